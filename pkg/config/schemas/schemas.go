@@ -1,0 +1,10 @@
+// Package schemas holds one JSON Schema per step configuration, as Kargo
+// keeps its built-in steps' schemas.
+package schemas
+
+import _ "embed"
+
+// DispatchWorkflow describes the gha-dispatch-workflow step's config block.
+//
+//go:embed gha-dispatch-workflow-config.json
+var DispatchWorkflow []byte

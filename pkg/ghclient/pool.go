@@ -1,0 +1,189 @@
+// Package ghclient builds go-github clients for the repositories the steps
+// act on: the right API host (github.com, GHE.com or Enterprise Server), TLS
+// as configured, the token for the credentials, and errors classified as
+// final or transient.
+package ghclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-github/v90/github"
+
+	"github.com/kargo-gha/kargo-gha/pkg/credentials"
+	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+)
+
+const (
+	// responseHeaderTimeout bounds a request whose server accepted the
+	// connection but never answers; GitHub answers within seconds.
+	responseHeaderTimeout = 30 * time.Second
+	// maxIdleConnsPerHost lets concurrent dispatches to one API host reuse
+	// connections instead of opening one each.
+	maxIdleConnsPerHost = 64
+)
+
+// Version is the User-Agent's version; the command sets it at start-up.
+var Version = "dev"
+
+// Pool hands out clients and shares what is expensive between them: TLS
+// connections per host and installation tokens per App installation. One
+// Pool lives as long as the process (a Kargo controller, a command).
+type Pool struct {
+	// RootCAs replaces the system roots when set (tests); nil means the
+	// system pool, which honours SSL_CERT_FILE and SSL_CERT_DIR.
+	RootCAs *x509.CertPool
+	// DialContext replaces the dialer when set (tests route api.github.com
+	// to the simulator this way, keeping real TLS and host names).
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	once       sync.Once
+	transports map[bool]*http.Transport
+	mu         sync.Mutex
+	clients    map[string]*Client
+	tokens     credentials.Cache
+}
+
+// Client is a go-github client bound to one repository and its credentials.
+type Client struct {
+	*github.Client
+	Repo repourl.Repository
+	// Tokens is the source the client authenticates with.
+	Tokens credentials.TokenSource
+}
+
+// Client returns the shared client for repo with creds.
+func (p *Pool) Client(repo repourl.Repository, creds credentials.Credentials, insecure bool) (*Client, error) {
+	if err := creds.Validate(); err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("%s|%s|%t|%s", repo.APIBaseURL, repo.FullName(), insecure, creds.Fingerprint())
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clients[key]; ok {
+		return c, nil
+	}
+	c, err := p.newClient(repo, creds, insecure)
+	if err != nil {
+		return nil, err
+	}
+	if p.clients == nil {
+		p.clients = map[string]*Client{}
+	}
+	p.clients[key] = c
+	return c, nil
+}
+
+func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials, insecure bool) (*Client, error) {
+	api, err := url.Parse(repo.APIBaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("API URL %q: %w", repo.APIBaseURL, err)
+	}
+	base := limitTransport{base: p.transport(insecure)}
+	var tokens credentials.TokenSource = credentials.StaticToken(creds.Token)
+	if creds.App != nil {
+		tokens, err = p.appTokens(repo, creds, insecure, base)
+		if err != nil {
+			return nil, err
+		}
+	}
+	hc := &http.Client{
+		Transport:     &authTransport{base: base, apiHost: api.Host, tokens: tokens},
+		CheckRedirect: sameHostRedirects(api.Host),
+	}
+	gh, err := github.NewClient(
+		github.WithHTTPClient(hc),
+		github.WithURLs(&repo.APIBaseURL, &repo.UploadURL),
+		github.WithUserAgent("kargo-gha/"+Version),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Client: gh, Repo: repo, Tokens: tokens}, nil
+}
+
+// appTokens returns the shared installation token source for the App,
+// scoped to the one repository the step acts on.
+func (p *Pool) appTokens(repo repourl.Repository, creds credentials.Credentials, insecure bool, base http.RoundTripper) (*credentials.InstallationTokenSource, error) {
+	key := fmt.Sprintf("%s|%t|%s|%s", repo.APIBaseURL, insecure, creds.Fingerprint(), repo.FullName())
+	return p.tokens.Get(key, func() (*credentials.InstallationTokenSource, error) {
+		return credentials.NewInstallationTokenSource(creds.App, p.exchanger(repo, creds.App.InstallationID, base))
+	})
+}
+
+// exchanger trades a JWT for an installation token through go-github, so the
+// exchange gets the same TLS, size cap and typed errors as every request.
+func (p *Pool) exchanger(repo repourl.Repository, installationID int64, base http.RoundTripper) credentials.ExchangeFunc {
+	return func(ctx context.Context, jwt string) (string, time.Time, error) {
+		api, _ := url.Parse(repo.APIBaseURL)
+		hc := &http.Client{
+			Transport:     &authTransport{base: base, apiHost: api.Host, tokens: credentials.StaticToken(jwt)},
+			CheckRedirect: sameHostRedirects(api.Host),
+		}
+		gh, err := github.NewClient(github.WithHTTPClient(hc), github.WithURLs(&repo.APIBaseURL, &repo.UploadURL),
+			github.WithUserAgent("kargo-gha/"+Version))
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		tok, _, err := gh.Apps.CreateInstallationToken(ctx, installationID, &github.InstallationTokenOptions{
+			Repositories: []string{repo.Name},
+		})
+		if err != nil {
+			return "", time.Time{}, Classify(err, fmt.Sprintf("exchanging the GitHub App JWT for an installation token (installation %d)", installationID), Hints{
+				Forbidden: "the App installation must have access to " + repo.FullName() + " with actions permission",
+				NotFound:  fmt.Sprintf("installation %d does not exist or does not belong to this App", installationID),
+			})
+		}
+		if tok.GetToken() == "" {
+			return "", time.Time{}, errors.New("the token exchange answered without a token")
+		}
+		return tok.GetToken(), tok.GetExpiresAt().Time, nil
+	}
+}
+
+// transport returns the shared base transport for one TLS setting.
+func (p *Pool) transport(insecure bool) *http.Transport {
+	p.once.Do(func() {
+		p.transports = map[bool]*http.Transport{}
+		for _, skip := range []bool{false, true} {
+			dial := p.DialContext
+			if dial == nil {
+				dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+			}
+			p.transports[skip] = &http.Transport{
+				Proxy:                 http.ProxyFromEnvironment,
+				DialContext:           dial,
+				TLSClientConfig:       &tls.Config{RootCAs: p.RootCAs, InsecureSkipVerify: skip, MinVersion: tls.VersionTLS12}, //nolint:gosec // opt-in per step
+				TLSHandshakeTimeout:   10 * time.Second,
+				ResponseHeaderTimeout: responseHeaderTimeout,
+				MaxIdleConnsPerHost:   maxIdleConnsPerHost,
+				IdleConnTimeout:       90 * time.Second,
+				ForceAttemptHTTP2:     true,
+			}
+		}
+	})
+	return p.transports[insecure]
+}
+
+// sameHostRedirects refuses redirects that leave the API host; GitHub only
+// redirects within it (renamed repositories).
+func sameHostRedirects(apiHost string) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("stopped after 5 redirects")
+		}
+		if !strings.EqualFold(req.URL.Host, apiHost) {
+			return fmt.Errorf("refusing to follow a redirect from %s to another host (%s)", apiHost, req.URL.Host)
+		}
+		return nil
+	}
+}
