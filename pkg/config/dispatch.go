@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/pkg/config/schemas"
@@ -151,9 +152,9 @@ func wholeNumber(v any) (int64, bool) {
 		return int64(t), t < 1<<63
 	case float64:
 		return int64(t), t == float64(int64(t))
-	case interface{ Int64() (int64, error) }:
-		n, err := t.Int64()
-		return n, err == nil
+	case json.Number:
+		f, err := t.Float64()
+		return int64(f), err == nil && f == float64(int64(f))
 	}
 	return 0, false
 }

@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kargo-gha/kargo-gha/pkg/failure"
+)
+
+// readConfig reads a step config block from a file ("-" for stdin) or a JSON
+// string. Numbers keep the digits written (1.10 stays "1.10"), because
+// workflow inputs are strings and a lost digit changes a version.
+func readConfig(f *Factory, file, inline string) (map[string]any, error) {
+	var (
+		data []byte
+		name string
+		err  error
+	)
+	switch {
+	case file != "" && inline != "":
+		return nil, failure.Final(errors.New("use either --config or --config-json, not both"))
+	case file == "-":
+		name = "standard input"
+		data, err = io.ReadAll(io.LimitReader(f.IO.In, maxConfigBytes))
+	case file != "":
+		name = file
+		data, err = readFileLimited(file)
+	case inline != "":
+		name, data = "--config-json", []byte(inline)
+	default:
+		return map[string]any{}, nil
+	}
+	if err != nil {
+		return nil, failure.Final(fmt.Errorf("reading the configuration from %s: %w", name, err))
+	}
+	cfg, err := decodeConfig(data)
+	if err != nil {
+		return nil, failure.Final(fmt.Errorf("the configuration in %s is not valid YAML or JSON: %w", name, err))
+	}
+	return cfg, nil
+}
+
+// maxConfigBytes bounds a configuration file: a step config is a few KiB.
+const maxConfigBytes = 4 << 20
+
+func readFileLimited(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return io.ReadAll(io.LimitReader(fh, maxConfigBytes))
+}
+
+// decodeConfig parses YAML (and so JSON) into plain Go values. A document
+// that is a Kargo step (with uses: and config:) is accepted too: its config
+// block is taken.
+func decodeConfig(data []byte) (map[string]any, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return map[string]any{}, nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	v, err := nodeValue(&doc)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("the configuration must be a mapping of fields")
+	}
+	if inner, ok := m["config"].(map[string]any); ok && m["uses"] != nil {
+		return inner, nil
+	}
+	return m, nil
+}
+
+func nodeValue(n *yaml.Node) (any, error) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return map[string]any{}, nil
+		}
+		return nodeValue(n.Content[0])
+	case yaml.AliasNode:
+		return nodeValue(n.Alias)
+	case yaml.MappingNode:
+		out := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			var key string
+			if err := n.Content[i].Decode(&key); err != nil {
+				return nil, fmt.Errorf("line %d: keys must be strings", n.Content[i].Line)
+			}
+			if _, dup := out[key]; dup {
+				return nil, fmt.Errorf("line %d: field %q is given twice", n.Content[i].Line, key)
+			}
+			v, err := nodeValue(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			out[key] = v
+		}
+		return out, nil
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, err := nodeValue(c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		// Keep the literal when it is a JSON number (1.10, 1000000);
+		// otherwise (0x1F, 1_000, .inf) take YAML's value.
+		if json.Valid([]byte(n.Value)) {
+			if _, err := strconv.ParseFloat(n.Value, 64); err == nil {
+				return json.Number(n.Value), nil
+			}
+		}
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	default:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+}

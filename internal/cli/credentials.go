@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/kargo-gha/kargo-gha/pkg/credentials"
+	"github.com/kargo-gha/kargo-gha/pkg/failure"
+)
+
+// credentialFlags are the flags that say where credentials come from.
+type credentialFlags struct {
+	File    string
+	Project string
+}
+
+// loadSecrets reads the --credentials-file manifests, or nothing.
+func (c credentialFlags) loadSecrets() ([]credentials.Secret, error) {
+	if c.File == "" {
+		return nil, nil
+	}
+	fh, err := os.Open(c.File)
+	if err != nil {
+		return nil, failure.Final(fmt.Errorf("reading --credentials-file: %w", err))
+	}
+	defer fh.Close()
+	secrets, err := credentials.ParseSecrets(fh)
+	if err != nil {
+		return nil, failure.Final(fmt.Errorf("reading --credentials-file %s: %w", c.File, err))
+	}
+	return secrets, nil
+}
+
+// resolveCredentials takes the first that applies: a Kargo Git-credential
+// Secret for repoURL in --credentials-file, GITHUB_TOKEN or GH_TOKEN, then
+// the GITHUB_APP_* variables.
+func resolveCredentials(f *Factory, flags credentialFlags, repoURL string) (credentials.Credentials, error) {
+	secrets, err := flags.loadSecrets()
+	if err != nil {
+		return credentials.Credentials{}, err
+	}
+	if len(secrets) > 0 {
+		c, err := credentials.FindGit(secrets, flags.Project, repoURL)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, credentials.ErrNone) {
+			return credentials.Credentials{}, failure.Final(err)
+		}
+	}
+	return envCredentials(f, fmt.Sprintf("no Git credentials for %s", repoURL), flags)
+}
+
+// resolveLegacyCredentials reads the v1.8 Secret named by
+// credentials.secretName, falling back to the environment.
+func resolveLegacyCredentials(f *Factory, flags credentialFlags, secretName string) (credentials.Credentials, error) {
+	secrets, err := flags.loadSecrets()
+	if err != nil {
+		return credentials.Credentials{}, err
+	}
+	if len(secrets) > 0 {
+		c, err := credentials.FromLegacySecret(secrets, flags.Project, secretName)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, credentials.ErrNone) {
+			return credentials.Credentials{}, failure.Final(err)
+		}
+	}
+	return envCredentials(f, fmt.Sprintf("no Secret %q (credentials.secretName)", secretName), flags)
+}
+
+func envCredentials(f *Factory, missing string, flags credentialFlags) (credentials.Credentials, error) {
+	c, err := credentials.FromEnv(f.Getenv)
+	if errors.Is(err, credentials.ErrNone) {
+		where := "no --credentials-file was given"
+		if flags.File != "" {
+			where = missing + " in " + flags.File
+		}
+		return c, failure.Final(fmt.Errorf("no GitHub credentials: %s, and none of %s, %s, %s/%s is set",
+			where, credentials.EnvToken, credentials.EnvTokenAlt, credentials.EnvAppClientID, credentials.EnvAppID))
+	}
+	if err != nil {
+		return c, failure.Final(err)
+	}
+	return c, nil
+}

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/kargo-gha/kargo-gha/pkg/failure"
+)
+
+// EnvKargoOutput names the file Kargo custom steps read outputs from.
+const EnvKargoOutput = "KARGO_OUTPUT"
+
+// output is a step's output, in a stable key order.
+type output struct {
+	keys   []string
+	values map[string]any
+}
+
+func (o *output) set(key string, v any) {
+	if o.values == nil {
+		o.values = map[string]any{}
+	}
+	if _, ok := o.values[key]; !ok {
+		o.keys = append(o.keys, key)
+	}
+	o.values[key] = v
+}
+
+// MarshalJSON writes the keys in the order they were set.
+func (o *output) MarshalJSON() ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range o.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kj, _ := json.Marshal(k)
+		vj, err := json.Marshal(o.values[k])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(kj)
+		b.WriteByte(':')
+		b.Write(vj)
+	}
+	b.WriteByte('}')
+	return []byte(b.String()), nil
+}
+
+// emit prints the output as one JSON object on stdout and appends key=value
+// lines to $KARGO_OUTPUT when it is set (heredoc form for multi-line values).
+func emit(f *Factory, o *output) error {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(f.IO.Out, string(b)); err != nil {
+		return err
+	}
+	path := f.Getenv(EnvKargoOutput)
+	if path == "" {
+		return nil
+	}
+	var lines strings.Builder
+	for _, k := range o.keys {
+		v := fmt.Sprint(o.values[k])
+		if strings.ContainsAny(v, "\r\n") {
+			delim := "KARGO_GHA_EOF"
+			for strings.Contains(v, delim) {
+				delim += "_"
+			}
+			fmt.Fprintf(&lines, "%s<<%s\n%s\n%s\n", k, delim, v, delim)
+			continue
+		}
+		fmt.Fprintf(&lines, "%s=%s\n", k, v)
+	}
+	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return failure.Final(fmt.Errorf("writing %s: %w", EnvKargoOutput, err))
+	}
+	if _, err := fh.WriteString(lines.String()); err != nil {
+		fh.Close()
+		return failure.Final(fmt.Errorf("writing %s: %w", EnvKargoOutput, err))
+	}
+	return fh.Close()
+}
