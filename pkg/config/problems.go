@@ -51,24 +51,24 @@ func (ps *problems) add(field, format string, args ...any) {
 	*ps = append(*ps, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
-// err returns nil when nothing was found, else an *Error with the problems
-// in a stable order (by field, then message) and without repeats.
+// err returns nil when nothing was found, else an *Error with one problem
+// per field, in field order. Where the schema and a closer check both found
+// something wrong with a field, the closer check's message (added later, and
+// more specific) is the one kept.
 func (ps problems) err(step string) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	sort.SliceStable(ps, func(i, j int) bool {
-		if ps[i].Field != ps[j].Field {
-			return ps[i].Field < ps[j].Field
-		}
-		return ps[i].Message < ps[j].Message
-	})
-	out := ps[:0:0]
+	last := map[string]int{}
 	for i, p := range ps {
-		if i > 0 && p == ps[i-1] {
-			continue
-		}
-		out = append(out, p)
+		last[p.Field] = i
 	}
+	out := make([]Problem, 0, len(last))
+	for i, p := range ps {
+		if last[p.Field] == i {
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Field < out[j].Field })
 	return &Error{Step: step, Problems: out}
 }

@@ -67,7 +67,9 @@ func (c Credentials) Kind() string {
 	return "token"
 }
 
-func (c Credentials) String() string   { return "Credentials{" + c.Kind() + " from " + c.Source + ", [redacted]}" }
+func (c Credentials) String() string {
+	return "Credentials{" + c.Kind() + " from " + c.Source + ", [redacted]}"
+}
 func (c Credentials) GoString() string { return c.String() }
 func (c Credentials) Format(f fmt.State, _ rune) {
 	_, _ = f.Write([]byte(c.String()))

@@ -114,7 +114,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, c *ghclient.Client, req Reque
 func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, host *hostState, t *runTracker, req Request) (*pendingDispatch, *Result, error) {
 	mode := host.getMode()
 	baselined := false
-	if mode != modeDetails {
+	if needsBaseline(mode, c) {
 		if err := t.refresh(ctx, c, host); err != nil {
 			return nil, nil, err // nothing was dispatched yet
 		}
@@ -161,6 +161,26 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, host *hostSta
 	return p, nil, nil
 }
 
+// needsBaseline says whether to list runs before dispatching. Hosts known to
+// name runs need none; github.com and GHE.com name runs since 2026-02, so a
+// first dispatch there goes without (one request, not two). Enterprise
+// Servers of unknown version, and hosts known not to name runs, get one.
+func needsBaseline(mode detailsMode, c *ghclient.Client) bool {
+	switch mode {
+	case modeDetails:
+		return false
+	case modeUnknown:
+		return c.Repo.Enterprise
+	}
+	return true
+}
+
+// notFoundHint explains a 404 from the workflow's endpoints.
+func notFoundHint(c *ghclient.Client, workflowFile string) string {
+	return fmt.Sprintf("check that .github/workflows/%s exists in %s and that the credentials can see the repository (a token without access gets 404, not 403)",
+		workflowFile, c.Repo.WebURL())
+}
+
 // post sends the dispatch. The body carries return_run_details only when
 // asked, because older servers refuse unknown fields.
 func post(ctx context.Context, c *ghclient.Client, req Request, runDetails bool) (*github.WorkflowDispatchRunDetails, *github.Response, error) {
@@ -199,8 +219,7 @@ func refusesRunDetails(err error) bool {
 func dispatchError(err error, c *ghclient.Client, req Request) error {
 	action := fmt.Sprintf("dispatching workflow %s on %s in %s", req.WorkflowFile, req.Ref, c.Repo.FullName())
 	classified := ghclient.Classify(err, action, ghclient.Hints{
-		NotFound: fmt.Sprintf("check that .github/workflows/%s exists in %s and that the credentials can see the repository (a token without access gets 404, not 403)",
-			req.WorkflowFile, c.Repo.WebURL()),
+		NotFound:      notFoundHint(c, req.WorkflowFile),
 		Unprocessable: unprocessableHint(err, req),
 		Forbidden:     "the credentials need the actions:write permission (fine-grained token or GitHub App) or the repo scope (classic token)",
 	})

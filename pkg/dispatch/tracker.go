@@ -206,6 +206,7 @@ func (t *runTracker) list(ctx context.Context, c *ghclient.Client, host *hostSta
 		if err != nil {
 			return nil, ghclient.Classify(err, fmt.Sprintf("listing runs of workflow %s on %s in %s", t.workflowFile, t.branch, c.Repo.FullName()), ghclient.Hints{
 				Forbidden: "the credentials need the actions:read permission",
+				NotFound:  notFoundHint(c, t.workflowFile),
 			})
 		}
 		if page == 1 {

@@ -1,0 +1,346 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kargo-gha/kargo-gha/pkg/credentials"
+	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
+	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+)
+
+const token = "ghp_test_token_0123456789"
+
+type fixture struct {
+	sim  *ghsim.Server
+	repo *ghsim.Repo
+	pool *ghclient.Pool
+}
+
+func newFixture(t *testing.T, opts ghsim.Options) *fixture {
+	t.Helper()
+	sim, err := ghsim.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	repo := sim.AddRepo("myorg", "my-app")
+	sim.AddWorkflow(repo, ghsim.Workflow{File: "deploy.yml", Inputs: []string{"environment", "nonce"}, TriggerRefs: []string{"main"}})
+	sim.AddRef(repo, "old-branch")
+	sim.AddToken(token, "octocat", false)
+	sim.AddToken("ghp_read_only", "reader", true)
+	return &fixture{sim: sim, repo: repo, pool: &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}}
+}
+
+func (f *fixture) client(t *testing.T, repoURL string, creds credentials.Credentials) *ghclient.Client {
+	t.Helper()
+	repo, err := repourl.Parse(repoURL, repourl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if creds.Source == "" {
+		creds.Source = "test"
+	}
+	c, err := f.pool.Client(repo, creds, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (f *fixture) ghesClient(t *testing.T) *ghclient.Client {
+	return f.client(t, f.sim.RepoURL("myorg", "my-app"), credentials.Credentials{Token: token})
+}
+
+// runInputs returns what the simulator recorded for a run: which dispatch made it.
+func (f *fixture) runInputs(t *testing.T, id int64) map[string]any {
+	t.Helper()
+	for _, r := range f.sim.Runs(f.repo) {
+		if r.ID == id {
+			return r.Inputs
+		}
+	}
+	t.Fatalf("run %d does not exist in the simulator", id)
+	return nil
+}
+
+func req(nonce string) Request {
+	return Request{WorkflowFile: "deploy.yml", Ref: "main", Inputs: map[string]string{"environment": "prod", "nonce": nonce}, Timeout: 20 * time.Second}
+}
+
+func TestRunDetailsTakeOneCountedRequest(t *testing.T) {
+	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerRunDetails, RunDelay: 100 * time.Millisecond})
+	// api.github.com is routed to the simulator with real TLS verification.
+	c := f.client(t, "https://github.com/myorg/my-app", credentials.Credentials{Token: token})
+	res, err := (&Dispatcher{}).Dispatch(context.Background(), c, req("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Method != ByRunDetails || f.runInputs(t, res.RunID)["nonce"] != "a" {
+		t.Fatalf("result %+v", res)
+	}
+	if !strings.HasPrefix(res.HTMLURL, "https://github.com/myorg/my-app/actions/runs/") {
+		t.Fatalf("html URL %q", res.HTMLURL)
+	}
+	if st := f.sim.Stats(); st.Requests != 1 || st.Counted != 1 || st.Dispatches != 1 {
+		t.Fatalf("stats %+v, want exactly one counted request", st)
+	}
+}
+
+func TestNoContentAnswerFindsTheNewRun(t *testing.T) {
+	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 300 * time.Millisecond})
+	c := f.ghesClient(t)
+	d := &Dispatcher{}
+	// Someone else's run of the same workflow and ref, moments earlier.
+	if _, err := (&Dispatcher{}).Dispatch(context.Background(), c, req("earlier")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.Dispatch(context.Background(), c, req("mine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Method != ByRunListing || f.runInputs(t, res.RunID)["nonce"] != "mine" {
+		t.Fatalf("got run %d (%v), want the run with nonce mine", res.RunID, f.runInputs(t, res.RunID))
+	}
+	st := f.sim.Stats()
+	if st.Dispatches != 2 {
+		t.Fatalf("dispatches %d", st.Dispatches)
+	}
+	if st.NotModified == 0 {
+		t.Fatalf("polling made no conditional requests: %+v", st)
+	}
+}
+
+func TestOldEnterpriseServerRefusingRunDetails(t *testing.T) {
+	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerGHES320, RunDelay: 200 * time.Millisecond})
+	c := f.ghesClient(t)
+	d := &Dispatcher{}
+	for i, nonce := range []string{"first", "second"} {
+		res, err := d.Dispatch(context.Background(), c, req(nonce))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.runInputs(t, res.RunID)["nonce"] != nonce {
+			t.Fatalf("dispatch %d got the wrong run", i)
+		}
+	}
+	st := f.sim.Stats()
+	// The 400 does not dispatch; the host is remembered, so only the first
+	// dispatch pays for the refused attempt.
+	if st.Dispatches != 2 || st.ByRoute["dispatch"] != 3 {
+		t.Fatalf("stats %+v, want 2 dispatches from 3 POSTs", st)
+	}
+}
+
+func TestConcurrentDispatchesEachGetTheirOwnRun(t *testing.T) {
+	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 500 * time.Millisecond})
+	c := f.ghesClient(t)
+	d := &Dispatcher{}
+	const n = 40
+	results := make([]*Result, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i], errs[i] = d.Dispatch(context.Background(), c, req(fmt.Sprint(i)))
+		}(i)
+	}
+	wg.Wait()
+	seen := map[int64]int{}
+	for i := 0; i < n; i++ {
+		if errs[i] != nil {
+			t.Fatalf("dispatch %d: %v", i, errs[i])
+		}
+		if prev, dup := seen[results[i].RunID]; dup {
+			t.Fatalf("run %d handed to dispatches %d and %d", results[i].RunID, prev, i)
+		}
+		seen[results[i].RunID] = i
+		if got := f.runInputs(t, results[i].RunID)["nonce"]; got != fmt.Sprint(i) {
+			t.Errorf("dispatch %d got the run of dispatch %v", i, got)
+		}
+	}
+	if st := f.sim.Stats(); st.Dispatches != n {
+		t.Fatalf("%d dispatches for %d requests", st.Dispatches, n)
+	}
+}
+
+func TestRefusedDispatches(t *testing.T) {
+	f := newFixture(t, ghsim.Options{})
+	tests := []struct {
+		name  string
+		token string
+		req   Request
+		want  []string
+	}{
+		{"missing workflow", token, Request{WorkflowFile: "nope.yml", Ref: "main"}, []string{"404", ".github/workflows/nope.yml", "credentials can see"}},
+		{"no trigger at ref", token, Request{WorkflowFile: "deploy.yml", Ref: "old-branch"}, []string{"422", "Workflow does not have 'workflow_dispatch' trigger", "check the ref"}},
+		{"undeclared input", token, Request{WorkflowFile: "deploy.yml", Ref: "main", Inputs: map[string]string{"color": "blue"}}, []string{"422", `Unexpected inputs provided: ["color"]`, "declare them"}},
+		{"unknown ref", token, Request{WorkflowFile: "deploy.yml", Ref: "nope"}, []string{"422", "No ref found for: nope"}},
+		{"bad credentials", "ghp_wrong", Request{WorkflowFile: "deploy.yml", Ref: "main"}, []string{"401", "credentials were rejected"}},
+		{"read-only token", "ghp_read_only", Request{WorkflowFile: "deploy.yml", Ref: "main"}, []string{"403", "actions:write"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := f.client(t, f.sim.RepoURL("myorg", "my-app"), credentials.Credentials{Token: tt.token})
+			_, err := (&Dispatcher{}).Dispatch(context.Background(), c, tt.req)
+			if err == nil || !failure.IsFinal(err) {
+				t.Fatalf("err = %v, want a final error", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), tt.token) {
+				t.Errorf("error shows the token: %v", err)
+			}
+		})
+	}
+	if st := f.sim.Stats(); st.Dispatches != 0 {
+		t.Fatalf("%d runs created by refused dispatches", st.Dispatches)
+	}
+}
+
+func TestRunThatNeverAppearsTimesOutWithoutRedispatching(t *testing.T) {
+	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: time.Hour})
+	r := req("slow")
+	r.Timeout = 1 * time.Second
+	_, err := (&Dispatcher{}).Dispatch(context.Background(), f.ghesClient(t), r)
+	if err == nil || !failure.IsFinal(err) || !strings.Contains(err.Error(), "within 1s") || !strings.Contains(err.Error(), "before dispatching again") {
+		t.Fatalf("err = %v", err)
+	}
+	if st := f.sim.Stats(); st.Dispatches != 1 {
+		t.Fatalf("dispatches %d, want 1", st.Dispatches)
+	}
+}
+
+func TestAmbiguousServerErrorIsNotRetried(t *testing.T) {
+	f := newFixture(t, ghsim.Options{})
+	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, AfterAction: true, Times: 1})
+	_, err := (&Dispatcher{}).Dispatch(context.Background(), f.ghesClient(t), req("x"))
+	if err == nil || !failure.IsFinal(err) || !strings.Contains(err.Error(), "not dispatched again") {
+		t.Fatalf("err = %v", err)
+	}
+	if st := f.sim.Stats(); st.Dispatches != 1 || st.ByRoute["dispatch"] != 1 {
+		t.Fatalf("stats %+v: the dispatch was repeated", st)
+	}
+}
+
+func TestUnreachableServerIsTransient(t *testing.T) {
+	f := newFixture(t, ghsim.Options{})
+	url := f.sim.RepoURL("myorg", "my-app")
+	f.sim.Close()
+	_, err := (&Dispatcher{}).Dispatch(context.Background(), f.client(t, url, credentials.Credentials{Token: token}), req("x"))
+	if err == nil || failure.IsFinal(err) {
+		t.Fatalf("err = %v, want transient", err)
+	}
+}
+
+func TestPrimaryRateLimitIsTransientWithReset(t *testing.T) {
+	f := newFixture(t, ghsim.Options{RateLimit: 1})
+	c := f.client(t, "https://github.com/myorg/my-app", credentials.Credentials{Token: token})
+	d := &Dispatcher{}
+	if _, err := d.Dispatch(context.Background(), c, req("1")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.Dispatch(context.Background(), c, req("2"))
+	var fe *failure.Error
+	if err == nil || failure.IsFinal(err) || !strings.Contains(err.Error(), "rate limit") {
+		t.Fatalf("err = %v", err)
+	}
+	if !asFailure(err, &fe) || fe.RetryAfter.IsZero() {
+		t.Fatalf("no reset time in %v", err)
+	}
+}
+
+func asFailure(err error, fe **failure.Error) bool {
+	for e := err; e != nil; {
+		if x, ok := e.(*failure.Error); ok {
+			*fe = x
+			return true
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		e = u.Unwrap()
+	}
+	return false
+}
+
+func newApp(t *testing.T, f *fixture) credentials.Credentials {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sim.AddApp(&ghsim.App{ID: 123, ClientID: "Iv23liTestApp", PublicKey: &key.PublicKey, Installations: map[int64][]string{77: {"myorg/my-app"}}})
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	return credentials.Credentials{App: &credentials.App{ClientID: "Iv23liTestApp", InstallationID: 77, PrivateKeyPEM: pemKey}, Source: "test app"}
+}
+
+func TestAppTokenIsExchangedOnceAndShared(t *testing.T) {
+	f := newFixture(t, ghsim.Options{})
+	app := newApp(t, f)
+	d := &Dispatcher{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 30)
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			// Every dispatch asks the pool for its client, as the steps do.
+			_, err := d.Dispatch(context.Background(), f.client(t, "https://github.com/myorg/my-app", app), req(fmt.Sprint(i)))
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := f.sim.Stats(); st.TokenExchanges != 1 || st.Dispatches != 30 {
+		t.Fatalf("stats %+v, want one token exchange for 30 dispatches", st)
+	}
+}
+
+func TestRevokedInstallationTokenIsReplacedOnce(t *testing.T) {
+	f := newFixture(t, ghsim.Options{})
+	app := newApp(t, f)
+	c := f.client(t, "https://github.com/myorg/my-app", app)
+	if _, err := (&Dispatcher{}).Dispatch(context.Background(), c, req("1")); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := c.Tokens.Token(context.Background())
+	f.sim.RevokeToken(tok)
+	if _, err := (&Dispatcher{}).Dispatch(context.Background(), c, req("2")); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.sim.Stats(); st.TokenExchanges != 2 || st.Dispatches != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestAppWithoutAccessToTheRepository(t *testing.T) {
+	f := newFixture(t, ghsim.Options{})
+	app := newApp(t, f)
+	f.sim.AddRepo("myorg", "private")
+	_, err := (&Dispatcher{}).Dispatch(context.Background(), f.client(t, "https://github.com/myorg/private", app), req("1"))
+	if err == nil || !failure.IsFinal(err) || !strings.Contains(err.Error(), "installation token") {
+		t.Fatalf("err = %v", err)
+	}
+}
