@@ -61,6 +61,15 @@ func rootOf(r *http.Request) apiRoot { return r.Context().Value(ctxKey{}).(apiRo
 // then calls h. The fault is handed to h for AfterAction faults.
 func (s *Server) route(name string, h func(http.ResponseWriter, *http.Request, string, *Fault)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.Observe != nil {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, maxDispatchBody))
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+			w = rec
+			defer func() {
+				s.opts.Observe(Exchange{Route: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), RequestBody: body, Status: rec.status, Body: rec.body.Bytes()})
+			}()
+		}
 		s.mu.Lock()
 		s.stats.Requests++
 		s.stats.ByRoute[name]++
@@ -608,7 +617,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request, _ string,
 	repoList := []any{}
 	for full := range scope {
 		owner, name, _ := strings.Cut(full, "/")
-		repoList = append(repoList, repoJSON(rootOf(r), &Repo{ID: 100, Owner: owner, Name: name}))
+		repoList = append(repoList, fullRepoJSON(rootOf(r), &Repo{ID: 100, Owner: owner, Name: name}))
 	}
 	s.writeJSON(w, r, "", http.StatusCreated, map[string]any{
 		"token": tok, "expires_at": ts(exp), "permissions": map[string]string{"actions": "write", "metadata": "read"},
@@ -639,3 +648,16 @@ func randomHex(n int) string {
 }
 
 func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// recorder keeps a copy of an answer for Options.Observe.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
+func (r *recorder) Write(b []byte) (int, error) {
+	r.body.Write(b)
+	return r.ResponseWriter.Write(b)
+}

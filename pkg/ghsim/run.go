@@ -136,3 +136,23 @@ func repoJSON(root apiRoot, r *Repo) map[string]any {
 	}
 	return m
 }
+
+// fullRepoJSON is the full "repository" shape, used where GitHub answers
+// with it (the installation token's repository list).
+func fullRepoJSON(root apiRoot, r *Repo) map[string]any {
+	m := repoJSON(root, r)
+	full := r.Owner + "/" + r.Name
+	host := strings.TrimPrefix(root.web, "https://")
+	now := ts(time.Now())
+	for k, v := range map[string]any{
+		"clone_url": root.web + "/" + full + ".git", "git_url": "git://" + host + "/" + full + ".git",
+		"ssh_url": "git@" + host + ":" + full + ".git", "svn_url": root.web + "/" + full, "mirror_url": nil, "homepage": nil,
+		"default_branch": "main", "language": nil, "license": nil, "size": 0, "archived": false, "disabled": false,
+		"forks": 0, "forks_count": 0, "open_issues": 0, "open_issues_count": 0, "stargazers_count": 0, "watchers": 0, "watchers_count": 0,
+		"has_downloads": true, "has_issues": true, "has_projects": true, "has_wiki": true, "has_pages": false,
+		"pushed_at": now, "created_at": now, "updated_at": now,
+	} {
+		m[k] = v
+	}
+	return m
+}

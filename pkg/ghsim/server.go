@@ -53,6 +53,20 @@ type Options struct {
 	GHESVersion string
 	// Addr to listen on; 127.0.0.1:0 when empty.
 	Addr string
+	// Observe, when set, sees every request (with its body) and the status
+	// answered, for tests that check clients' requests.
+	Observe func(Exchange)
+}
+
+// Exchange is one request and the answer's status and body.
+type Exchange struct {
+	Route       string
+	Method      string
+	Path        string // without the /api/v3 prefix
+	Query       map[string][]string
+	RequestBody []byte
+	Status      int
+	Body        []byte
 }
 
 // Server is a running simulator.
