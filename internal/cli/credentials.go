@@ -36,31 +36,28 @@ func (c credentialFlags) loadSecrets() ([]credentials.Secret, error) {
 // Secret for repoURL in --credentials-file, GITHUB_TOKEN or GH_TOKEN, then
 // the GITHUB_APP_* variables.
 func resolveCredentials(f *Factory, flags credentialFlags, repoURL string) (credentials.Credentials, error) {
-	secrets, err := flags.loadSecrets()
-	if err != nil {
-		return credentials.Credentials{}, err
-	}
-	if len(secrets) > 0 {
-		c, err := credentials.FindGit(secrets, flags.Project, repoURL)
-		if err == nil {
-			return c, nil
-		}
-		if !errors.Is(err, credentials.ErrNone) {
-			return credentials.Credentials{}, failure.Final(err)
-		}
-	}
-	return envCredentials(f, fmt.Sprintf("no Git credentials for %s", repoURL), flags)
+	return resolve(f, flags, fmt.Sprintf("no Git credentials for %s", repoURL), func(secrets []credentials.Secret) (credentials.Credentials, error) {
+		return credentials.FindGit(secrets, flags.Project, repoURL)
+	})
 }
 
 // resolveLegacyCredentials reads the v1.8 Secret named by
 // credentials.secretName, falling back to the environment.
 func resolveLegacyCredentials(f *Factory, flags credentialFlags, secretName string) (credentials.Credentials, error) {
+	return resolve(f, flags, fmt.Sprintf("no Secret %q (credentials.secretName)", secretName), func(secrets []credentials.Secret) (credentials.Credentials, error) {
+		return credentials.FromLegacySecret(secrets, flags.Project, secretName)
+	})
+}
+
+// resolve looks in --credentials-file with find, then in the environment;
+// missing says what the file lacked, for the error when nothing is found.
+func resolve(f *Factory, flags credentialFlags, missing string, find func([]credentials.Secret) (credentials.Credentials, error)) (credentials.Credentials, error) {
 	secrets, err := flags.loadSecrets()
 	if err != nil {
 		return credentials.Credentials{}, err
 	}
 	if len(secrets) > 0 {
-		c, err := credentials.FromLegacySecret(secrets, flags.Project, secretName)
+		c, err := find(secrets)
 		if err == nil {
 			return c, nil
 		}
@@ -68,7 +65,7 @@ func resolveLegacyCredentials(f *Factory, flags credentialFlags, secretName stri
 			return credentials.Credentials{}, failure.Final(err)
 		}
 	}
-	return envCredentials(f, fmt.Sprintf("no Secret %q (credentials.secretName)", secretName), flags)
+	return envCredentials(f, missing, flags)
 }
 
 func envCredentials(f *Factory, missing string, flags credentialFlags) (credentials.Credentials, error) {

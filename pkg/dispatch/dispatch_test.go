@@ -344,3 +344,54 @@ func TestAppWithoutAccessToTheRepository(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestInsecureSkipTLSVerifyTrustsAnyCertificate(t *testing.T) {
+	f := newFixture(t, ghsim.Options{})
+	repo, _ := repourl.Parse(f.sim.RepoURL("myorg", "my-app"), repourl.Options{})
+	creds := credentials.Credentials{Token: token, Source: "test"}
+	// A pool that does not know the simulator's CA.
+	pool := &ghclient.Pool{}
+	verified, _ := pool.Client(repo, creds, false)
+	_, err := (&Dispatcher{}).Dispatch(context.Background(), verified, req("1"))
+	if err == nil || !failure.IsFinal(err) || !strings.Contains(err.Error(), "not trusted") {
+		t.Fatalf("verified TLS against an unknown CA: %v", err)
+	}
+	insecure, _ := pool.Client(repo, creds, true)
+	if _, err := (&Dispatcher{}).Dispatch(context.Background(), insecure, req("2")); err != nil {
+		t.Fatalf("insecureSkipTLSVerify: %v", err)
+	}
+}
+
+func TestSecondaryRateLimitBeforeDispatchIsTransient(t *testing.T) {
+	f := newFixture(t, ghsim.Options{})
+	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", SecondaryRateLimit: 30 * time.Second, Times: 1})
+	c := f.client(t, "https://github.com/myorg/my-app", credentials.Credentials{Token: token})
+	_, err := (&Dispatcher{}).Dispatch(context.Background(), c, req("1"))
+	var fe *failure.Error
+	if err == nil || failure.IsFinal(err) || !strings.Contains(err.Error(), "secondary rate limit") || !asFailure(err, &fe) ||
+		time.Until(fe.RetryAfter) < 25*time.Second {
+		t.Fatalf("err = %v", err)
+	}
+	if f.sim.Stats().Dispatches != 0 {
+		t.Fatal("a rate-limited dispatch created a run")
+	}
+}
+
+func TestDroppedBaselineListingIsRetried(t *testing.T) {
+	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 300 * time.Millisecond})
+	c := f.ghesClient(t)
+	d := &Dispatcher{}
+	// Host mode known (no details), so the dispatch goes straight out.
+	if _, err := d.Dispatch(context.Background(), c, req("warm-up")); err != nil {
+		t.Fatal(err)
+	}
+	// Two dropped connections on the listing before the dispatch: retried.
+	f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", Drop: true, Times: 2})
+	res, err := d.Dispatch(context.Background(), c, req("after-drops"))
+	if err != nil {
+		t.Fatalf("dropped listings were not absorbed: %v", err)
+	}
+	if f.runInputs(t, res.RunID)["nonce"] != "after-drops" || f.sim.Stats().Dispatches != 2 {
+		t.Fatalf("wrong run or extra dispatch: %+v", f.sim.Stats())
+	}
+}

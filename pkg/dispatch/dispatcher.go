@@ -115,7 +115,7 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, host *hostSta
 	mode := host.getMode()
 	baselined := false
 	if needsBaseline(mode, c) {
-		if err := t.refresh(ctx, c, host); err != nil {
+		if err := t.refreshRetrying(ctx, c, host); err != nil {
 			return nil, nil, err // nothing was dispatched yet
 		}
 		baselined = true
@@ -127,7 +127,7 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, host *hostSta
 		host.setMode(modeNoField)
 		d.logf("%s does not support return_run_details; dispatching without it", c.Repo.Host)
 		if !baselined {
-			if err := t.refresh(ctx, c, host); err != nil {
+			if err := t.refreshRetrying(ctx, c, host); err != nil {
 				return nil, nil, err
 			}
 			baselined = true

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
@@ -167,6 +168,32 @@ func (t *runTracker) prune() {
 			delete(t.known, id)
 		}
 	}
+}
+
+// baselineAttempts bounds the tries of the listing taken before a dispatch.
+// It is a read, so repeating it is harmless; giving up means nothing was
+// dispatched and the caller may retry the whole step.
+const baselineAttempts = 3
+
+// refreshRetrying is refresh, repeated with backoff and jitter on transient
+// failures (5xx, dropped connections). t.mu is held.
+func (t *runTracker) refreshRetrying(ctx context.Context, c *ghclient.Client, host *hostState) error {
+	var err error
+	for attempt := 0; attempt < baselineAttempts; attempt++ {
+		if attempt > 0 {
+			pause := time.Duration(200<<attempt)*time.Millisecond/2 + time.Duration(rand.Int64N(int64(100*time.Millisecond)))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(pause):
+			}
+		}
+		if err = t.refresh(ctx, c, host); err == nil || failure.IsFinal(err) {
+			return err
+		}
+		t.logf("listing runs failed, retrying: %v", err)
+	}
+	return err
 }
 
 // list returns the workflow_dispatch runs on the branch created since the
