@@ -1,5 +1,5 @@
-// Command kargo-gha dispatches GitHub Actions workflows the way Kargo's
-// gha-dispatch-workflow promotion step does. See internal/cli.
+// Command kargo-gha dispatches GitHub Actions workflows and waits for their
+// runs the way Kargo's gha-* promotion steps do. See internal/cli.
 package main
 
 import (
@@ -16,9 +16,16 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		cancel(cli.ErrInterrupted) // a second signal kills the process as usual
+		signal.Stop(sig)
+	}()
 	ghclient.Version = version
 	code := cli.Run(ctx, cli.NewFactory(version), os.Args[1:])
-	stop()
+	cancel(nil)
 	os.Exit(code)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -12,7 +13,9 @@ import (
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )
 
 // DispatchOptions are the inputs of `kargo-gha dispatch`.
@@ -30,6 +33,9 @@ type DispatchOptions struct {
 	Insecure     bool
 	AllowHTTP    bool
 	Credentials  credentialFlags
+	// AndWait makes dispatch wait for the run (--wait).
+	AndWait bool
+	Wait    waitFlags
 
 	// set reports whether a flag was given on the command line.
 	set func(name string) bool
@@ -62,6 +68,9 @@ the workflow's runs for up to the configured timeout.`,
   # From a step's config block, credentials from Kargo Secret manifests
   kargo-gha dispatch --config step.yaml --credentials-file secrets.yaml
 
+  # Dispatch, then wait for the run to succeed
+  kargo-gha dispatch --config step.yaml --wait --expected-conclusion success
+
   # In a Kargo custom step: config passed through, runID read from $KARGO_OUTPUT
   kargo-gha dispatch --config-json '${{ toJson(config) }}'`,
 		Args: cobra.NoArgs,
@@ -85,6 +94,8 @@ the workflow's runs for up to the configured timeout.`,
 	fl.BoolVar(&opts.AllowHTTP, "allow-http", false, "allow plain-text http:// repository URLs (the token crosses the network unencrypted)")
 	fl.StringVar(&opts.Credentials.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
 	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
+	fl.BoolVar(&opts.AndWait, "wait", false, "then wait for the run to finish, as gha-wait-for-workflow does, and add its conclusion to the output")
+	opts.Wait.register(cmd, "wait-timeout")
 	return cmd
 }
 
@@ -166,7 +177,36 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 	if res.HTMLURL != "" {
 		out.set("htmlURL", res.HTMLURL)
 	}
-	return emit(f, out)
+	if !o.AndWait {
+		return emit(f, out)
+	}
+	return o.waitAfterDispatch(ctx, client, res.RunID, out)
+}
+
+// waitAfterDispatch waits for the dispatched run. Whatever happens, the run
+// ID is printed and every failure is final: the dispatch happened, and a
+// retry of the whole command would start a second run.
+func (o *DispatchOptions) waitAfterDispatch(ctx context.Context, client *ghclient.Client, runID int64, out *output) error {
+	f := o.Factory
+	var poll time.Duration
+	if o.Wait.PollInterval != "" {
+		var err error
+		if poll, err = time.ParseDuration(o.Wait.PollInterval); err != nil || poll < config.MinPollInterval {
+			_ = emit(f, out)
+			return failure.Final(fmt.Errorf("--poll-interval %q must be a Go duration of at least %s", o.Wait.PollInterval, config.MinPollInterval))
+		}
+	}
+	st, err := waitForRun(ctx, f, client, runID, o.Wait.ExpectedConclusion, poll, o.Wait.Timeout)
+	if st != nil && st.Outcome != wait.Running {
+		out.set("conclusion", st.Conclusion)
+	}
+	if emitErr := emit(f, out); err == nil {
+		return emitErr
+	}
+	if failure.IsFinal(err) {
+		return err
+	}
+	return failure.Final(fmt.Errorf("%w; run %d was dispatched: wait for it with kargo-gha wait, do not dispatch again", err, runID))
 }
 
 // target resolves the repository and credentials, printing the deprecation

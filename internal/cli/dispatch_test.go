@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,7 +228,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	f := newCLIFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 200 * time.Millisecond})
+	f := newCLIFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 200 * time.Millisecond, QueuedFor: time.Hour})
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "kargo-gha")
 	build := exec.Command("go", "build", "-o", bin, "../../cmd/kargo-gha")
@@ -249,12 +250,34 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if strings.Contains(stdout.String()+stderr.String(), testToken) {
 		t.Fatal("the token was printed")
 	}
+	// SIGTERM while waiting: prompt stop, exit 130, a clear message.
+	dispatchedRun := res["runID"].(float64)
+	f.sim.ResetStats()
+	cmd = exec.Command(bin, "wait", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--run-id", jsonNumber(int64(dispatchedRun)), "--poll-interval", "1s")
+	cmd.Env = []string{"SSL_CERT_FILE=" + ca, "GITHUB_TOKEN=" + testToken}
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	sent := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != ExitInterrupted || time.Since(sent) > 3*time.Second ||
+		!strings.Contains(stderr.String(), "stopped waiting") {
+		t.Fatalf("SIGTERM: %v after %s, stderr %s", err, time.Since(sent), stderr.String())
+	}
+	if f.sim.Stats().Dispatches != 0 {
+		t.Fatal("waiting dispatched")
+	}
+
 	// Without the CA, TLS verification fails and says what to do.
 	cmd = exec.Command(bin, "dispatch", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main")
 	cmd.Env = []string{"GITHUB_TOKEN=" + testToken, "SSL_CERT_FILE=/nonexistent"}
 	stderr.Reset()
 	cmd.Stderr = &stderr
-	err := cmd.Run()
+	err = cmd.Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != ExitFinal || !strings.Contains(stderr.String(), "not trusted") {
 		t.Fatalf("untrusted CA: %v, %s", err, stderr.String())
 	}

@@ -19,6 +19,8 @@ const (
 	ExitFinal = 1
 	// ExitTransient: a later retry may succeed (EX_TEMPFAIL).
 	ExitTransient = 75
+	// ExitInterrupted: stopped by SIGINT or SIGTERM.
+	ExitInterrupted = 130
 )
 
 // IOStreams are the command's standard streams.

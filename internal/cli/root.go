@@ -17,20 +17,20 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "kargo-gha",
 		Short: "GitHub Actions promotion steps for Kargo: dispatch a workflow, wait for its run",
-		Long: `kargo-gha runs the gha-dispatch-workflow step outside Kargo: in an Akuity
+		Long: `kargo-gha runs the gha-dispatch-workflow and gha-wait-for-workflow steps outside Kargo: in an Akuity
 Platform custom step, Argo Workflows, Tekton, Jenkins or a shell script. It reads
 the same configuration as the step's config block and prints the step's output
 as JSON on stdout (and as key=value lines into $KARGO_OUTPUT when set).
 
 Exit codes: 0 success; 1 failure that retrying cannot fix; 75 failure that a
-later retry may fix.`,
+later retry may fix; 130 interrupted (SIGINT or SIGTERM).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	root.AddCommand(NewCmdDispatch(f, nil), newCmdVersion(f))
+	root.AddCommand(NewCmdDispatch(f, nil), NewCmdWait(f, nil), newCmdVersion(f))
 	return root
 }
 
@@ -56,6 +56,9 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		return ExitOK
 	}
 	fmt.Fprintln(f.IO.ErrOut, "error: "+oneLine(err.Error()))
+	if errors.Is(context.Cause(ctx), ErrInterrupted) {
+		return ExitInterrupted
+	}
 	if errors.Is(err, context.Canceled) {
 		return ExitFinal
 	}

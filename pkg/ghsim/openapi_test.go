@@ -255,4 +255,3 @@ func TestTokenExchangeAnswerFollowsDescription(t *testing.T) {
 	}
 	api.validate(t, "token exchange", schema, body)
 }
-

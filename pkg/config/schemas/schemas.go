@@ -8,3 +8,8 @@ import _ "embed"
 //
 //go:embed gha-dispatch-workflow-config.json
 var DispatchWorkflow []byte
+
+// WaitForWorkflow describes the gha-wait-for-workflow step's config block.
+//
+//go:embed gha-wait-for-workflow-config.json
+var WaitForWorkflow []byte

@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
+	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
+	"github.com/kargo-gha/kargo-gha/pkg/wait"
+)
+
+func (f *cliFixture) runCtx(t *testing.T, ctx context.Context, args ...string) int {
+	t.Helper()
+	f.stdout.Reset()
+	f.stderr.Reset()
+	fac := &Factory{
+		IO:         IOStreams{In: strings.NewReader(f.stdin), Out: &f.stdout, ErrOut: &f.stderr},
+		Getenv:     func(k string) string { return f.env[k] },
+		Pool:       &ghclient.Pool{RootCAs: f.sim.RootCAs(), DialContext: f.sim.DialContext},
+		Dispatcher: &dispatch.Dispatcher{},
+		Version:    "test",
+	}
+	return Run(ctx, fac, args)
+}
+
+func (f *cliFixture) dispatchRun(t *testing.T) int64 {
+	t.Helper()
+	if code := f.run(t, "dispatch", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main"); code != 0 {
+		t.Fatalf("dispatch: exit %d: %s", code, f.stderr.String())
+	}
+	var out struct{ RunID int64 }
+	_ = json.Unmarshal(f.stdout.Bytes(), &out)
+	return out.RunID
+}
+
+func TestWaitCommand(t *testing.T) {
+	f := newCLIFixture(t, ghsim.Options{QueuedFor: 100 * time.Millisecond, RunFor: 100 * time.Millisecond})
+	f.env["GITHUB_TOKEN"] = testToken
+	id := f.dispatchRun(t)
+	out := filepath.Join(t.TempDir(), "out")
+	f.env["KARGO_OUTPUT"] = out
+	// The run ID as a string of digits, as expressions often yield it.
+	cfg := `{"repoURL":"` + f.sim.RepoURL("myorg", "my-app") + `","runID":"` + jsonNumber(id) + `","expectedConclusion":"success","pollInterval":"1s"}`
+	if code := f.run(t, "wait", "--config-json", cfg, "--poll-interval", "1s"); code != 0 {
+		t.Fatalf("exit %d: %s", code, f.stderr.String())
+	}
+	var res map[string]any
+	if err := json.Unmarshal(f.stdout.Bytes(), &res); err != nil || res["conclusion"] != "success" || res["runID"] != float64(id) || res["htmlURL"] == "" {
+		t.Fatalf("stdout %q", f.stdout.String())
+	}
+	if b, _ := os.ReadFile(out); !strings.HasPrefix(string(b), "conclusion=success\n") {
+		t.Fatalf("KARGO_OUTPUT %q", b)
+	}
+	// Not a terminal: the URL once, then plain lines, one per status.
+	stderr := f.stderr.String()
+	if strings.Count(stderr, "waiting for run") != 1 || !strings.Contains(stderr, "run "+jsonNumber(id)+": completed (success)") || strings.Contains(stderr, "\r") {
+		t.Fatalf("stderr %q", stderr)
+	}
+}
+
+func TestWaitCommandMismatchAndBadConfig(t *testing.T) {
+	f := newCLIFixture(t, ghsim.Options{})
+	f.env["GITHUB_TOKEN"] = testToken
+	id := f.dispatchRun(t)
+	code := f.run(t, "wait", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--run-id", jsonNumber(id), "--expected-conclusion", "failure", "--poll-interval", "1s")
+	if code != ExitFinal || !strings.Contains(f.stderr.String(), `finished with conclusion "success", expected "failure"`) {
+		t.Fatalf("exit %d: %s", code, f.stderr.String())
+	}
+	before := f.sim.Stats().Requests
+	code = f.run(t, "wait", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--run-id", "12x", "--expected-conclusion", "succeeded", "--poll-interval", "5")
+	for _, want := range []string{"runID: \"12x\" is not a run ID", "expectedConclusion: \"succeeded\" is not a conclusion; use one of success, failure", "pollInterval: \"5\" is not a Go duration"} {
+		if !strings.Contains(f.stderr.String(), want) {
+			t.Errorf("stderr lacks %q: %s", want, f.stderr.String())
+		}
+	}
+	if code != ExitFinal || f.sim.Stats().Requests != before {
+		t.Fatalf("exit %d, requests sent for a bad config", code)
+	}
+	code = f.run(t, "wait", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--run-id", "4242", "--poll-interval", "1s")
+	if code != ExitFinal || !strings.Contains(f.stderr.String(), "run 4242 does not exist") {
+		t.Fatalf("exit %d: %s", code, f.stderr.String())
+	}
+}
+
+func TestWaitLegacyFormat(t *testing.T) {
+	f := newCLIFixture(t, ghsim.Options{})
+	f.env["GITHUB_TOKEN"] = testToken
+	id := f.dispatchRun(t)
+	delete(f.env, "GITHUB_TOKEN")
+	secrets := writeFile(t, "s.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: gh}\nstringData:\n  accessToken: "+testToken+"\n  baseURL: "+f.sim.URL+"/api/v3\n")
+	f.stdin = "owner: myorg\nrepo: my-app\ncredentials: {secretName: gh}\nrunID: " + jsonNumber(id) + "\nexpectedConclusion: success\n"
+	if code := f.run(t, "wait", "--config", "-", "--credentials-file", secrets, "--poll-interval", "1s"); code != 0 {
+		t.Fatalf("exit %d: %s", code, f.stderr.String())
+	}
+	if !strings.Contains(f.stderr.String(), "v1.8 format") || !strings.Contains(f.stderr.String(), "repoURL: "+f.sim.RepoURL("myorg", "my-app")) {
+		t.Fatalf("no deprecation warning: %s", f.stderr.String())
+	}
+}
+
+func TestDispatchAndWait(t *testing.T) {
+	f := newCLIFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 200 * time.Millisecond, QueuedFor: 100 * time.Millisecond, RunFor: 200 * time.Millisecond})
+	f.env["GITHUB_TOKEN"] = testToken
+	code := f.run(t, "dispatch", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main",
+		"--wait", "--expected-conclusion", "success", "--poll-interval", "1s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, f.stderr.String())
+	}
+	var res map[string]any
+	if err := json.Unmarshal(f.stdout.Bytes(), &res); err != nil || res["runID"] == nil || res["conclusion"] != "success" || res["htmlURL"] == nil {
+		t.Fatalf("stdout %q", f.stdout.String())
+	}
+	if f.sim.Stats().Dispatches != 1 {
+		t.Fatal("more than one dispatch")
+	}
+}
+
+func TestInterruptWhileWaiting(t *testing.T) {
+	f := newCLIFixture(t, ghsim.Options{QueuedFor: time.Hour})
+	f.env["GITHUB_TOKEN"] = testToken
+	ctx, cancel := context.WithCancelCause(context.Background())
+	time.AfterFunc(300*time.Millisecond, func() { cancel(ErrInterrupted) })
+	start := time.Now()
+	code := f.runCtx(t, ctx, "dispatch", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main", "--wait", "--poll-interval", "1s")
+	if code != ExitInterrupted || !strings.Contains(f.stderr.String(), "stopped waiting") || !strings.Contains(f.stderr.String(), "do not dispatch again") {
+		t.Fatalf("exit %d: %s", code, f.stderr.String())
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("took %s to stop", time.Since(start))
+	}
+	// The run ID is still printed, so a script can wait for it later.
+	var res map[string]any
+	if err := json.Unmarshal(f.stdout.Bytes(), &res); err != nil || res["runID"] == nil || res["conclusion"] != nil {
+		t.Fatalf("stdout %q", f.stdout.String())
+	}
+	if f.sim.Stats().Dispatches != 1 {
+		t.Fatal("interruption dispatched again")
+	}
+	// Interrupting a plain wait dispatches nothing at all.
+	id := int64(res["runID"].(float64))
+	ctx, cancel = context.WithCancelCause(context.Background())
+	time.AfterFunc(300*time.Millisecond, func() { cancel(ErrInterrupted) })
+	code = f.runCtx(t, ctx, "wait", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--run-id", jsonNumber(id), "--poll-interval", "1s")
+	if code != ExitInterrupted || f.sim.Stats().Dispatches != 1 || !strings.Contains(f.stderr.String(), "interrupted") {
+		t.Fatalf("exit %d: %s", code, f.stderr.String())
+	}
+}
+
+func TestStatusPrinterUpdatesOneLineOnATerminal(t *testing.T) {
+	var buf strings.Builder
+	p := &statusPrinter{w: &buf, tty: true, runID: 7, start: time.Now()}
+	for _, s := range []string{"queued", "queued", "in_progress", "completed"} {
+		st := &wait.Status{RunID: 7, Status: s, HTMLURL: "https://github.com/o/r/actions/runs/7"}
+		if s == "completed" {
+			st.Conclusion = "success"
+		}
+		p.show(st)
+	}
+	p.done()
+	out := buf.String()
+	if strings.Count(out, "waiting for run 7: https://github.com/o/r/actions/runs/7\n") != 1 ||
+		strings.Count(out, "\r\033[K") != 4 || !strings.HasSuffix(out, "run 7: completed (success)\n") || strings.Count(out, "\n") != 2 {
+		t.Fatalf("terminal output %q", out)
+	}
+}

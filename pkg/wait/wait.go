@@ -1,0 +1,195 @@
+// Package wait checks and waits for a GitHub Actions workflow run: whether
+// it is still running, finished as expected, or finished otherwise. Each
+// check is one conditional request, so an unchanged run costs no rate limit.
+package wait
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/google/go-github/v90/github"
+
+	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+)
+
+// Outcome is what one check of a run found.
+type Outcome int
+
+const (
+	// Running: the run is queued, requested, waiting, pending or in progress.
+	Running Outcome = iota
+	// Succeeded: the run completed, with the expected conclusion or with
+	// none expected.
+	Succeeded
+	// Mismatched: the run completed with another conclusion than expected.
+	// This is final: a finished run does not change.
+	Mismatched
+)
+
+func (o Outcome) String() string {
+	return [...]string{"running", "succeeded", "mismatched"}[o]
+}
+
+// Status is one check's answer.
+type Status struct {
+	RunID      int64
+	Outcome    Outcome
+	Status     string // GitHub's status: queued, in_progress, completed, ...
+	Conclusion string // set once completed
+	HTMLURL    string
+	// Expected is the conclusion that was expected ("" for any).
+	Expected string
+}
+
+// Err is the failure a Mismatched status stands for, nil otherwise.
+func (s *Status) Err() error {
+	if s.Outcome != Mismatched {
+		return nil
+	}
+	return failure.Final(fmt.Errorf("workflow run %d finished with conclusion %q, expected %q: %s", s.RunID, s.Conclusion, s.Expected, s.HTMLURL))
+}
+
+// Checker checks runs. It remembers each run's last answer and ETag so that
+// the next check is a conditional request; one Checker should serve a whole
+// process. It is safe for concurrent use.
+type Checker struct {
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	etag string
+	run  *github.WorkflowRun
+}
+
+// maxCachedRuns bounds the memory of a long-lived Checker (a controller
+// waiting on many runs over weeks); beyond it the cache starts afresh.
+const maxCachedRuns = 10000
+
+// Default is the process-wide Checker.
+var Default = &Checker{}
+
+// Check looks at the run once. expected is a conclusion or "" for any.
+func (c *Checker) Check(ctx context.Context, client *ghclient.Client, runID int64, expected string) (*Status, error) {
+	run, err := c.get(ctx, client, runID)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{RunID: runID, Status: run.GetStatus(), Conclusion: run.GetConclusion(), HTMLURL: run.GetHTMLURL(), Expected: expected}
+	switch {
+	case st.Status != "completed":
+		st.Outcome = Running
+	case expected == "" || st.Conclusion == expected:
+		st.Outcome = Succeeded
+	default:
+		st.Outcome = Mismatched
+	}
+	return st, nil
+}
+
+func (c *Checker) get(ctx context.Context, client *ghclient.Client, runID int64) (*github.WorkflowRun, error) {
+	key := fmt.Sprintf("%s|%s|%d", client.Repo.APIBaseURL, client.Repo.FullName(), runID)
+	u := fmt.Sprintf("repos/%s/%s/actions/runs/%d", url.PathEscape(client.Repo.Owner), url.PathEscape(client.Repo.Name), runID)
+	req, err := client.NewRequest(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	prev, ok := c.cache[key]
+	c.mu.Unlock()
+	if ok && prev.etag != "" {
+		req.Header.Set("If-None-Match", prev.etag)
+	}
+	var run github.WorkflowRun
+	resp, err := client.Do(req, &run)
+	if ghclient.StatusCode(err) == http.StatusNotModified && ok {
+		return prev.run, nil
+	}
+	if err != nil {
+		return nil, ghclient.Classify(err, fmt.Sprintf("reading workflow run %d of %s", runID, client.Repo.FullName()), ghclient.Hints{
+			NotFound:  fmt.Sprintf("run %d does not exist in %s, or the credentials cannot see the repository", runID, client.Repo.WebURL()),
+			Forbidden: "the credentials need the actions:read permission",
+		})
+	}
+	c.mu.Lock()
+	if c.cache == nil || len(c.cache) >= maxCachedRuns {
+		c.cache = map[string]cached{}
+	}
+	c.cache[key] = cached{etag: resp.Header.Get("ETag"), run: &run}
+	c.mu.Unlock()
+	return &run, nil
+}
+
+// Forget drops what the Checker remembers of a run (once it has finished).
+func (c *Checker) Forget(client *ghclient.Client, runID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.cache, fmt.Sprintf("%s|%s|%d", client.Repo.APIBaseURL, client.Repo.FullName(), runID))
+}
+
+// Options shape Wait.
+type Options struct {
+	// Expected is the conclusion to expect ("" for any).
+	Expected string
+	// PollInterval is the pause between checks.
+	PollInterval time.Duration
+	// OnStatus, when set, is called with every check's status.
+	OnStatus func(*Status)
+}
+
+// Wait checks the run every PollInterval until it completes or ctx ends.
+// Transient failures of a check (5xx, network, rate limits) are retried at
+// the next interval: reading a run has no side effect. It returns the final
+// status; a Mismatched status comes with its final error.
+func (c *Checker) Wait(ctx context.Context, client *ghclient.Client, runID int64, opts Options) (*Status, error) {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 10 * time.Second
+	}
+	defer c.Forget(client, runID)
+	var last *Status
+	var lastErr error
+	for {
+		st, err := c.Check(ctx, client, runID, opts.Expected)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return last, waitStopped(ctx, runID, last)
+		case err != nil && failure.IsFinal(err):
+			return nil, err
+		case err != nil:
+			lastErr = err
+		default:
+			last, lastErr = st, nil
+			if opts.OnStatus != nil {
+				opts.OnStatus(st)
+			}
+			if st.Outcome != Running {
+				return st, st.Err()
+			}
+		}
+		t := time.NewTimer(opts.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if lastErr != nil {
+				return last, failure.Transient(fmt.Errorf("%w (last check failed: %v)", waitStopped(ctx, runID, last), lastErr))
+			}
+			return last, waitStopped(ctx, runID, last)
+		case <-t.C:
+		}
+	}
+}
+
+// waitStopped explains why waiting ended before the run did. The run goes
+// on; waiting again may see it finish, hence transient.
+func waitStopped(ctx context.Context, runID int64, last *Status) error {
+	state := "its status is unknown"
+	if last != nil {
+		state = fmt.Sprintf("it was %s: %s", last.Status, last.HTMLURL)
+	}
+	return failure.Transient(fmt.Errorf("stopped waiting for workflow run %d (%v); the run goes on, %s", runID, context.Cause(ctx), state))
+}
