@@ -5,9 +5,34 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
+
+// resolveTarget finds the repository and credentials of either step: from
+// repoURL (current format), or from the v1.8 fields and their Secret, whose
+// baseURL says which host serves the repository.
+func resolveTarget(f *Factory, flags credentialFlags, repoURL string, legacy *config.Legacy, urlOpts repourl.Options) (repourl.Repository, credentials.Credentials, error) {
+	if legacy == nil {
+		repo, err := repourl.Parse(repoURL, urlOpts)
+		if err != nil {
+			return repo, credentials.Credentials{}, failure.Final(err)
+		}
+		creds, err := resolveCredentials(f, flags, repoURL)
+		return repo, creds, err
+	}
+	creds, err := resolveLegacyCredentials(f, flags, legacy.SecretName)
+	if err != nil {
+		return repourl.Repository{}, creds, err
+	}
+	repo, err := repourl.FromLegacy(legacy.Owner, legacy.Repo, creds.BaseURL, urlOpts)
+	if err != nil {
+		return repo, creds, failure.Final(fmt.Errorf("credentials.secretName %q: %w", legacy.SecretName, err))
+	}
+	return repo, creds, nil
+}
 
 // credentialFlags are the flags that say where credentials come from.
 type credentialFlags struct {

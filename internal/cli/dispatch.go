@@ -10,7 +10,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kargo-gha/kargo-gha/pkg/config"
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
@@ -149,9 +148,12 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 	if err != nil {
 		return failure.Final(err)
 	}
-	repo, creds, err := o.target(cfg, urlOpts)
+	repo, creds, err := resolveTarget(f, o.Credentials, cfg.RepoURL, cfg.Legacy, urlOpts)
 	if err != nil {
 		return err
+	}
+	if cfg.Legacy != nil {
+		warnLegacy(f, cfg.CurrentFormat(repo.WebURL()))
 	}
 	client, err := f.Pool.Client(repo, creds, cfg.InsecureSkipTLSVerify)
 	if err != nil {
@@ -207,30 +209,6 @@ func (o *DispatchOptions) waitAfterDispatch(ctx context.Context, client *ghclien
 		return err
 	}
 	return failure.Final(fmt.Errorf("%w; run %d was dispatched: wait for it with kargo-gha wait, do not dispatch again", err, runID))
-}
-
-// target resolves the repository and credentials, printing the deprecation
-// warning (with the equivalent configuration) for the v1.8 format.
-func (o *DispatchOptions) target(cfg *config.Dispatch, urlOpts repourl.Options) (repourl.Repository, credentials.Credentials, error) {
-	f := o.Factory
-	if cfg.Legacy == nil {
-		repo, err := repourl.Parse(cfg.RepoURL, urlOpts)
-		if err != nil {
-			return repo, credentials.Credentials{}, failure.Final(err)
-		}
-		creds, err := resolveCredentials(f, o.Credentials, cfg.RepoURL)
-		return repo, creds, err
-	}
-	creds, err := resolveLegacyCredentials(f, o.Credentials, cfg.Legacy.SecretName)
-	if err != nil {
-		return repourl.Repository{}, creds, err
-	}
-	repo, err := repourl.FromLegacy(cfg.Legacy.Owner, cfg.Legacy.Repo, creds.BaseURL, urlOpts)
-	if err != nil {
-		return repo, creds, failure.Final(fmt.Errorf("credentials.secretName %q: %w", cfg.Legacy.SecretName, err))
-	}
-	warnLegacy(f, cfg.CurrentFormat(repo.WebURL()))
-	return repo, creds, nil
 }
 
 func warnLegacy(f *Factory, current map[string]any) {

@@ -42,6 +42,11 @@ func newCLIFixture(t *testing.T, opts ghsim.Options) *cliFixture {
 
 func (f *cliFixture) run(t *testing.T, args ...string) int {
 	t.Helper()
+	return f.runCtx(t, context.Background(), args...)
+}
+
+func (f *cliFixture) runCtx(t *testing.T, ctx context.Context, args ...string) int {
+	t.Helper()
 	f.stdout.Reset()
 	f.stderr.Reset()
 	fac := &Factory{
@@ -51,7 +56,7 @@ func (f *cliFixture) run(t *testing.T, args ...string) int {
 		Dispatcher: &dispatch.Dispatcher{},
 		Version:    "test",
 	}
-	return Run(context.Background(), fac, args)
+	return Run(ctx, fac, args)
 }
 
 func writeFile(t *testing.T, name, content string) string {

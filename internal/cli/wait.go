@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kargo-gha/kargo-gha/pkg/config"
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
@@ -127,9 +126,12 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 	if err != nil {
 		return failure.Final(err)
 	}
-	repo, creds, err := waitTarget(f, o.Credentials, cfg, urlOpts)
+	repo, creds, err := resolveTarget(f, o.Credentials, cfg.RepoURL, cfg.Legacy, urlOpts)
 	if err != nil {
 		return err
+	}
+	if cfg.Legacy != nil {
+		warnLegacy(f, cfg.CurrentFormat(repo.WebURL()))
 	}
 	client, err := f.Pool.Client(repo, creds, cfg.InsecureSkipTLSVerify)
 	if err != nil {
@@ -146,32 +148,6 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 		return err
 	}
 	return emit(f, out)
-}
-
-// waitTarget resolves repository and credentials for the wait step's formats.
-func waitTarget(f *Factory, flags credentialFlags, cfg *config.Wait, urlOpts repourl.Options) (repourl.Repository, credentials.Credentials, error) {
-	if cfg.Legacy == nil {
-		repo, err := repourl.Parse(cfg.RepoURL, urlOpts)
-		if err != nil {
-			return repo, credentials.Credentials{}, failure.Final(err)
-		}
-		creds, err := resolveCredentials(f, flags, cfg.RepoURL)
-		return repo, creds, err
-	}
-	creds, err := resolveLegacyCredentials(f, flags, cfg.Legacy.SecretName)
-	if err != nil {
-		return repourl.Repository{}, creds, err
-	}
-	repo, err := repourl.FromLegacy(cfg.Legacy.Owner, cfg.Legacy.Repo, creds.BaseURL, urlOpts)
-	if err != nil {
-		return repo, creds, failure.Final(err)
-	}
-	current := map[string]any{"repoURL": repo.WebURL(), "runID": cfg.RunID}
-	if cfg.ExpectedConclusion != "" {
-		current["expectedConclusion"] = cfg.ExpectedConclusion
-	}
-	warnLegacy(f, current)
-	return repo, creds, nil
 }
 
 // waitForRun waits, bounded by timeout, showing progress on stderr.

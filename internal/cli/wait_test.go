@@ -9,25 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
 	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )
-
-func (f *cliFixture) runCtx(t *testing.T, ctx context.Context, args ...string) int {
-	t.Helper()
-	f.stdout.Reset()
-	f.stderr.Reset()
-	fac := &Factory{
-		IO:         IOStreams{In: strings.NewReader(f.stdin), Out: &f.stdout, ErrOut: &f.stderr},
-		Getenv:     func(k string) string { return f.env[k] },
-		Pool:       &ghclient.Pool{RootCAs: f.sim.RootCAs(), DialContext: f.sim.DialContext},
-		Dispatcher: &dispatch.Dispatcher{},
-		Version:    "test",
-	}
-	return Run(ctx, fac, args)
-}
 
 func (f *cliFixture) dispatchRun(t *testing.T) int64 {
 	t.Helper()
