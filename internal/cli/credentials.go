@@ -8,8 +8,29 @@ import (
 	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
+
+// stepClient returns the GitHub client for either step's configuration:
+// repository and credentials resolved, and for the v1.8 format the
+// deprecation warning printed with current(repoURL), the equivalent
+// current-format configuration.
+func stepClient(f *Factory, flags credentialFlags, repoURL string, legacy *config.Legacy, insecure bool, urlOpts repourl.Options,
+	current func(repoURL string) map[string]any) (*ghclient.Client, credentials.Credentials, error) {
+	repo, creds, err := resolveTarget(f, flags, repoURL, legacy, urlOpts)
+	if err != nil {
+		return nil, creds, err
+	}
+	if legacy != nil {
+		warnLegacy(f, current(repo.WebURL()))
+	}
+	client, err := f.Pool.Client(repo, creds, insecure)
+	if err != nil {
+		return nil, creds, failure.Final(err)
+	}
+	return client, creds, nil
+}
 
 // resolveTarget finds the repository and credentials of either step: from
 // repoURL (current format), or from the v1.8 fields and their Secret, whose

@@ -148,18 +148,11 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 	if err != nil {
 		return failure.Final(err)
 	}
-	repo, creds, err := resolveTarget(f, o.Credentials, cfg.RepoURL, cfg.Legacy, urlOpts)
+	client, creds, err := stepClient(f, o.Credentials, cfg.RepoURL, cfg.Legacy, cfg.InsecureSkipTLSVerify, urlOpts, cfg.CurrentFormat)
 	if err != nil {
 		return err
 	}
-	if cfg.Legacy != nil {
-		warnLegacy(f, cfg.CurrentFormat(repo.WebURL()))
-	}
-	client, err := f.Pool.Client(repo, creds, cfg.InsecureSkipTLSVerify)
-	if err != nil {
-		return failure.Final(err)
-	}
-	progress(f, "dispatching %s on %s in %s (credentials: %s)", cfg.WorkflowFile, cfg.Ref, repo.WebURL(), creds.Source)
+	progress(f, "dispatching %s on %s in %s (credentials: %s)", cfg.WorkflowFile, cfg.Ref, client.Repo.WebURL(), creds.Source)
 	d := f.Dispatcher
 	if d.Logf == nil {
 		d.Logf = func(format string, args ...any) { progress(f, format, args...) }

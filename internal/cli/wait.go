@@ -126,16 +126,9 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 	if err != nil {
 		return failure.Final(err)
 	}
-	repo, creds, err := resolveTarget(f, o.Credentials, cfg.RepoURL, cfg.Legacy, urlOpts)
+	client, _, err := stepClient(f, o.Credentials, cfg.RepoURL, cfg.Legacy, cfg.InsecureSkipTLSVerify, urlOpts, cfg.CurrentFormat)
 	if err != nil {
 		return err
-	}
-	if cfg.Legacy != nil {
-		warnLegacy(f, cfg.CurrentFormat(repo.WebURL()))
-	}
-	client, err := f.Pool.Client(repo, creds, cfg.InsecureSkipTLSVerify)
-	if err != nil {
-		return failure.Final(err)
 	}
 	out := &output{}
 	st, err := waitForRun(ctx, f, client, cfg.RunID, cfg.ExpectedConclusion, cfg.PollInterval, o.Wait.Timeout)
