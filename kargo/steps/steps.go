@@ -132,4 +132,3 @@ func (s *step) secret(project string) func(context.Context, string) (map[string]
 		return data, nil
 	}
 }
-
