@@ -2,7 +2,7 @@
 # simulator; `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test openapi build demo
+.PHONY: test openapi build demo image kargo-test
 
 build:
 	$(GO) build -o bin/kargo-gha ./cmd/kargo-gha
@@ -18,3 +18,11 @@ test: openapi
 
 demo:
 	./scripts/demo.sh
+
+# The container image, as a tarball (docker load / crane push / skopeo copy).
+image:
+	$(GO) run ./hack/build-image -out dist/kargo-gha-image.tar -tag ghcr.io/kargo-gha/kargo-gha:dev
+
+# Kargo's promotion engine running these steps; needs KARGO_SRC.
+kargo-test:
+	scripts/kargo-test.sh
