@@ -194,6 +194,9 @@ func TestSimulatorAndClientFollowGitHubsOpenAPIDescription(t *testing.T) {
 				// An error answer.
 				_, _ = d.Dispatch(context.Background(), c, dispatch.Request{WorkflowFile: "missing.yml", Ref: "main", Timeout: time.Second})
 			}
+			// The simulator reports an exchange once its handler is done,
+			// which can be after the client decoded the answer.
+			eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == sim.Stats().Requests })
 			mu.Lock()
 			defer mu.Unlock()
 			checked := map[string]int{}
@@ -234,10 +237,10 @@ func TestSimulatorAndClientFollowGitHubsOpenAPIDescription(t *testing.T) {
 func TestTokenExchangeAnswerFollowsDescription(t *testing.T) {
 	api := loadOpenAPI(t)
 	schema := api.schema(t, "paths", "/app/installations/{installation_id}/access_tokens", "post", "responses", "201", "content", "application/json", "schema")
-	var body []byte
+	bodies := make(chan []byte, 1)
 	sim, err := ghsim.New(ghsim.Options{Observe: func(e ghsim.Exchange) {
 		if e.Route == "token" {
-			body = e.Body
+			bodies <- e.Body
 		}
 	}})
 	if err != nil {
@@ -253,5 +256,20 @@ func TestTokenExchangeAnswerFollowsDescription(t *testing.T) {
 	if _, err := c.Tokens.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	api.validate(t, "token exchange", schema, body)
+	select {
+	case body := <-bodies:
+		api.validate(t, "token exchange", schema, body)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the simulator never reported the token exchange")
+	}
+}
+
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 5s")
 }
