@@ -179,9 +179,9 @@ func TestExitCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.code == ExitTransient {
-				// 503s on every try of the listing before the dispatch:
+				// 503s on every try (4) of the listing before the dispatch:
 				// nothing was dispatched, so a retry is safe.
-				f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", Status: 503, Times: 3})
+				f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", Status: 503, Times: 4})
 			}
 			before := f.sim.Stats().Requests
 			code := f.run(t, tt.args...)

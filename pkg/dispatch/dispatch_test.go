@@ -226,15 +226,41 @@ func TestRunThatNeverAppearsTimesOutWithoutRedispatching(t *testing.T) {
 	}
 }
 
-func TestAmbiguousServerErrorIsNotRetried(t *testing.T) {
+func TestLostAnswerAfterGitHubActedAdoptsTheRun(t *testing.T) {
+	for _, answer := range []ghsim.DispatchAnswer{ghsim.AnswerRunDetails, ghsim.AnswerNoContent} {
+		f := newFixture(t, ghsim.Options{Answer: answer, RunDelay: 200 * time.Millisecond})
+		f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, AfterAction: true, Times: 1})
+		res, err := (&Dispatcher{AdoptWindow: 5 * time.Second}).Dispatch(context.Background(), f.ghesClient(t), req("x"))
+		if err != nil || f.runInputs(t, res.RunID)["nonce"] != "x" {
+			t.Fatalf("answer %d: %+v, %v", answer, res, err)
+		}
+		if st := f.sim.Stats(); st.Dispatches != 1 || st.ByRoute["dispatch"] != 1 {
+			t.Fatalf("answer %d: stats %+v: dispatched again although the run existed", answer, st)
+		}
+	}
+}
+
+func TestLostAnswerBeforeGitHubActedDispatchesOnceMore(t *testing.T) {
+	f := newFixture(t, ghsim.Options{RunDelay: 100 * time.Millisecond})
+	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, Times: 1})
+	res, err := (&Dispatcher{AdoptWindow: time.Second}).Dispatch(context.Background(), f.ghesClient(t), req("y"))
+	if err != nil || f.runInputs(t, res.RunID)["nonce"] != "y" {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if st := f.sim.Stats(); st.Dispatches != 1 || st.ByRoute["dispatch"] != 2 {
+		t.Fatalf("stats %+v, want one run from two POSTs", st)
+	}
+}
+
+func TestAnswerLostTwiceIsFinalAndCreatesNothing(t *testing.T) {
 	f := newFixture(t, ghsim.Options{})
-	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, AfterAction: true, Times: 1})
-	_, err := (&Dispatcher{}).Dispatch(context.Background(), f.ghesClient(t), req("x"))
-	if err == nil || !failure.IsFinal(err) || !strings.Contains(err.Error(), "not dispatched again") {
+	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Drop: true, Times: 2})
+	_, err := (&Dispatcher{AdoptWindow: 500 * time.Millisecond}).Dispatch(context.Background(), f.ghesClient(t), req("z"))
+	if err == nil || !failure.IsFinal(err) || !strings.Contains(err.Error(), "check") || !strings.Contains(err.Error(), "before retrying") {
 		t.Fatalf("err = %v", err)
 	}
-	if st := f.sim.Stats(); st.Dispatches != 1 || st.ByRoute["dispatch"] != 1 {
-		t.Fatalf("stats %+v: the dispatch was repeated", st)
+	if st := f.sim.Stats(); st.Dispatches != 0 || st.ByRoute["dispatch"] != 2 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 
@@ -362,15 +388,30 @@ func TestInsecureSkipTLSVerifyTrustsAnyCertificate(t *testing.T) {
 	}
 }
 
-func TestSecondaryRateLimitBeforeDispatchIsTransient(t *testing.T) {
+func TestSecondaryRateLimitIsWaitedOutWithinTheBudget(t *testing.T) {
 	f := newFixture(t, ghsim.Options{})
-	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", SecondaryRateLimit: 30 * time.Second, Times: 1})
+	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", SecondaryRateLimit: time.Second, Times: 1})
 	c := f.client(t, "https://github.com/myorg/my-app", credentials.Credentials{Token: token})
+	start := time.Now()
+	res, err := (&Dispatcher{}).Dispatch(context.Background(), c, req("1"))
+	if err != nil || res.RunID == 0 || time.Since(start) < time.Second {
+		t.Fatalf("%+v, %v after %s", res, err, time.Since(start))
+	}
+	if st := f.sim.Stats(); st.Dispatches != 1 || st.ByRoute["dispatch"] != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSecondaryRateLimitBeyondTheBudgetIsTransient(t *testing.T) {
+	f := newFixture(t, ghsim.Options{})
+	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", SecondaryRateLimit: 10 * time.Minute, Times: 1})
+	c := f.client(t, "https://github.com/myorg/my-app", credentials.Credentials{Token: token})
+	start := time.Now()
 	_, err := (&Dispatcher{}).Dispatch(context.Background(), c, req("1"))
 	var fe *failure.Error
 	if err == nil || failure.IsFinal(err) || !strings.Contains(err.Error(), "secondary rate limit") || !asFailure(err, &fe) ||
-		time.Until(fe.RetryAfter) < 25*time.Second {
-		t.Fatalf("err = %v", err)
+		time.Until(fe.RetryAfter) < 9*time.Minute || time.Since(start) > 5*time.Second {
+		t.Fatalf("err = %v after %s", err, time.Since(start))
 	}
 	if f.sim.Stats().Dispatches != 0 {
 		t.Fatal("a rate-limited dispatch created a run")
@@ -385,8 +426,8 @@ func TestDroppedBaselineListingIsRetried(t *testing.T) {
 	if _, err := d.Dispatch(context.Background(), c, req("warm-up")); err != nil {
 		t.Fatal(err)
 	}
-	// Two dropped connections on the listing before the dispatch: retried.
-	f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", Drop: true, Times: 2})
+	// Dropped connections on the listing before the dispatch: retried.
+	f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", Drop: true, Times: 3})
 	res, err := d.Dispatch(context.Background(), c, req("after-drops"))
 	if err != nil {
 		t.Fatalf("dropped listings were not absorbed: %v", err)

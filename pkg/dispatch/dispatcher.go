@@ -59,6 +59,9 @@ type Result struct {
 type Dispatcher struct {
 	// Logf, when set, receives progress messages for people.
 	Logf func(format string, args ...any)
+	// AdoptWindow overrides how long to look for the run of a dispatch
+	// whose answer was lost (default 30 s).
+	AdoptWindow time.Duration
 
 	mu       sync.Mutex
 	trackers map[string]*runTracker
@@ -85,9 +88,22 @@ const (
 // Kargo steps.
 var Default = &Dispatcher{}
 
+const (
+	// adoptWindow is how long to look for the run of a dispatch whose
+	// answer was lost (a 5xx, a reset) before dispatching once more. Runs
+	// appear within seconds; a run that takes longer may be doubled, which
+	// is the price of not giving up on a dispatch that never reached GitHub.
+	adoptWindow = 30 * time.Second
+	// postBudget is the time allowed for sending the dispatch itself,
+	// rate-limit waits included, on top of the time to find its run.
+	postBudget = 30 * time.Second
+)
+
 // Dispatch sends the workflow_dispatch event and returns the run it created.
-// It never sends the event twice: every error after GitHub may have acted on
-// the request is final, and says so.
+// It never sends the event twice for a run that may exist: a dispatch is
+// repeated only when the request provably never reached GitHub, or when,
+// after a lost answer, no run of it appeared within the adoption window.
+// Every error after GitHub may have acted is final, and says so.
 func (d *Dispatcher) Dispatch(ctx context.Context, c *ghclient.Client, req Request) (*Result, error) {
 	if req.WorkflowFile == "" || strings.ContainsAny(req.WorkflowFile, "/\\?#%") || req.Ref == "" {
 		return nil, failure.Final(fmt.Errorf("dispatch request needs a workflow file name without path characters and a ref"))
@@ -95,17 +111,57 @@ func (d *Dispatcher) Dispatch(ctx context.Context, c *ghclient.Client, req Reque
 	if req.Timeout <= 0 {
 		req.Timeout = 60 * time.Second
 	}
+	// The step's time budget: rate-limit waits and retries stay inside it.
+	ctx, cancel := context.WithTimeout(ctx, req.Timeout+postBudget)
+	defer cancel()
 	host := d.host(c.Repo.APIBaseURL)
 	t := d.tracker(c, req)
-
-	t.mu.Lock()
-	p, res, err := d.send(ctx, c, host, t, req)
-	t.mu.Unlock()
-	if err != nil || res != nil {
-		return res, err
+	window := d.AdoptWindow
+	if window <= 0 {
+		window = adoptWindow
 	}
-	d.logf("GitHub accepted the dispatch without naming the run; looking for the run of %s on %s (up to %s)", req.WorkflowFile, req.Ref, req.Timeout)
-	return t.await(ctx, c, host, p, req)
+	var lost error
+	for attempt := 1; attempt <= 2; attempt++ {
+		if err := t.acquirePost(ctx); err != nil {
+			return nil, failure.Transient(fmt.Errorf("waiting to dispatch %s: %w", req.WorkflowFile, err))
+		}
+		t.mu.Lock()
+		p, res, err := d.send(ctx, c, host, t, req)
+		t.mu.Unlock()
+		switch {
+		case res != nil:
+			t.releasePost()
+			return res, nil
+		case err == nil:
+			t.releasePost()
+			d.logf("GitHub accepted the dispatch without naming the run; looking for the run of %s on %s (up to %s)", req.WorkflowFile, req.Ref, req.Timeout)
+			return t.await(ctx, c, host, p, req, req.Timeout, true)
+		case p == nil:
+			t.releasePost()
+			return nil, err
+		}
+		// The answer was lost: GitHub may or may not have started a run.
+		// Where GitHub does not name runs, no other dispatch of this
+		// workflow and ref may go out meanwhile, or its run could be taken
+		// for this one's.
+		lost = err
+		hold := host.getMode() != modeDetails
+		if !hold {
+			t.releasePost()
+		}
+		d.logf("the dispatch of %s failed after it was sent (%v); looking for its run for %s before dispatching again", req.WorkflowFile, err, window)
+		res, werr := t.await(ctx, c, host, p, req, window, false)
+		if hold {
+			t.releasePost()
+		}
+		if werr == nil {
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, dispatchError(lost, c, req)
 }
 
 // send takes the baseline when needed and posts the dispatch; t.mu is held.
@@ -115,11 +171,12 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, host *hostSta
 	mode := host.getMode()
 	baselined := false
 	if needsBaseline(mode, c) {
-		if err := t.refreshRetrying(ctx, c, host); err != nil {
+		if err := t.refresh(ctx, c, host); err != nil {
 			return nil, nil, err // nothing was dispatched yet
 		}
 		baselined = true
 	}
+	sentAt := host.now()
 	details, resp, err := post(ctx, c, req, mode != modeNoField)
 	if err != nil && mode != modeNoField && refusesRunDetails(err) {
 		// GHES 3.20 and older refuse the field with a 400 and do not
@@ -127,7 +184,7 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, host *hostSta
 		host.setMode(modeNoField)
 		d.logf("%s does not support return_run_details; dispatching without it", c.Repo.Host)
 		if !baselined {
-			if err := t.refreshRetrying(ctx, c, host); err != nil {
+			if err := t.refresh(ctx, c, host); err != nil {
 				return nil, nil, err
 			}
 			baselined = true
@@ -136,6 +193,12 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, host *hostSta
 	}
 	if resp != nil {
 		host.observe(resp.Response)
+	}
+	if err != nil && lostAnswer(err) {
+		// GitHub may have acted: wait for a run created from now on.
+		p := &pendingDispatch{acceptedAt: time.Now(), notBefore: sentAt.Add(-acceptanceSlack), done: make(chan struct{})}
+		t.enqueue(p)
+		return p, nil, err
 	}
 	if err != nil {
 		return nil, nil, dispatchError(err, c, req)
@@ -223,28 +286,32 @@ func dispatchError(err error, c *ghclient.Client, req Request) error {
 		Unprocessable: unprocessableHint(err, req),
 		Forbidden:     "the credentials need the actions:write permission (fine-grained token or GitHub App) or the repo scope (classic token)",
 	})
-	var rl *github.RateLimitError
-	var arl *github.AbuseRateLimitError
-	if !failure.IsFinal(classified) && !errors.As(err, &rl) && !errors.As(err, &arl) && mayHaveArrived(err) {
-		return failure.Final(fmt.Errorf("%w; GitHub may have started the run anyway, so it is not dispatched again automatically: check %s/actions before retrying",
+	if lostAnswer(err) {
+		return failure.Final(fmt.Errorf("%w; GitHub may have started a run anyway, and none appeared in time, so it is not dispatched again: check %s/actions before retrying",
 			classified, c.Repo.WebURL()))
 	}
 	return classified
 }
 
-// mayHaveArrived is false only when the request provably never reached
-// GitHub: the connection or TLS handshake failed.
-func mayHaveArrived(err error) bool {
-	if ghclient.StatusCode(err) != 0 {
-		return true // GitHub answered: for a 5xx it may have acted
+// lostAnswer reports a failure after the dispatch may have reached GitHub:
+// a 5xx answer, or a connection cut or timed out after sending. Refusals
+// (4xx, rate limits) and connections never made are not: GitHub did not act.
+func lostAnswer(err error) bool {
+	if ghclient.NotSent(err) || errors.Is(err, context.Canceled) {
+		return false
 	}
-	msg := err.Error()
-	for _, s := range []string{"connection refused", "no such host", "tls: ", "x509: ", "network is unreachable", "obtaining a GitHub token"} {
-		if strings.Contains(msg, s) {
-			return false
-		}
+	var rl *github.RateLimitError
+	var arl *github.AbuseRateLimitError
+	if errors.As(err, &rl) || errors.As(err, &arl) {
+		return false
 	}
-	return true
+	code := ghclient.StatusCode(err)
+	if code == 0 {
+		var er *github.ErrorResponse
+		var te *ghclient.TokenError
+		return !errors.As(err, &er) && !errors.As(err, &te)
+	}
+	return code >= 500
 }
 
 func unprocessableHint(err error, req Request) string {

@@ -3,7 +3,6 @@ package dispatch
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
@@ -76,6 +75,9 @@ type runTracker struct {
 	branch       string
 	logf         func(string, ...any)
 
+	// post lets one dispatch of this workflow and ref go out at a time (a
+	// one-slot semaphore, so a waiter can give up when its context ends).
+	post     chan struct{}
 	mu       sync.Mutex
 	known    map[int64]time.Time
 	queue    []*pendingDispatch
@@ -97,8 +99,19 @@ type pendingDispatch struct {
 }
 
 func newRunTracker(repo repourl.Repository, workflowFile, branch string, logf func(string, ...any)) *runTracker {
-	return &runTracker{repo: repo, workflowFile: workflowFile, branch: branch, logf: logf, known: map[int64]time.Time{}}
+	return &runTracker{repo: repo, workflowFile: workflowFile, branch: branch, logf: logf, known: map[int64]time.Time{}, post: make(chan struct{}, 1)}
 }
+
+func (t *runTracker) acquirePost(ctx context.Context) error {
+	select {
+	case t.post <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (t *runTracker) releasePost() { <-t.post }
 
 // claim records a run GitHub named for one of this process's dispatches.
 func (t *runTracker) claim(id int64) { t.known[id] = time.Now() }
@@ -170,32 +183,6 @@ func (t *runTracker) prune() {
 	}
 }
 
-// baselineAttempts bounds the tries of the listing taken before a dispatch.
-// It is a read, so repeating it is harmless; giving up means nothing was
-// dispatched and the caller may retry the whole step.
-const baselineAttempts = 3
-
-// refreshRetrying is refresh, repeated with backoff and jitter on transient
-// failures (5xx, dropped connections). t.mu is held.
-func (t *runTracker) refreshRetrying(ctx context.Context, c *ghclient.Client, host *hostState) error {
-	var err error
-	for attempt := 0; attempt < baselineAttempts; attempt++ {
-		if attempt > 0 {
-			pause := time.Duration(200<<attempt)*time.Millisecond/2 + time.Duration(rand.Int64N(int64(100*time.Millisecond)))
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(pause):
-			}
-		}
-		if err = t.refresh(ctx, c, host); err == nil || failure.IsFinal(err) {
-			return err
-		}
-		t.logf("listing runs failed, retrying: %v", err)
-	}
-	return err
-}
-
 // list returns the workflow_dispatch runs on the branch created since the
 // window's floor, or nil when nothing changed. The first page is a
 // conditional request: GitHub answers 304 when it is unchanged, and a 304
@@ -247,13 +234,16 @@ func (t *runTracker) list(ctx context.Context, c *ghclient.Client, host *hostSta
 	return all, nil
 }
 
-// await waits for p's run, listing runs while it waits.
-func (t *runTracker) await(ctx context.Context, c *ghclient.Client, host *hostState, p *pendingDispatch, req Request) (*Result, error) {
-	deadline := time.NewTimer(time.Until(p.acceptedAt.Add(req.Timeout)))
+// await waits up to window for p's run, listing runs while it waits. When
+// it gives up, abandon keeps p in line so that its run, arriving late, is
+// not handed to the next dispatch; without it (a dispatch whose answer was
+// lost, about to be sent again) p leaves the line.
+func (t *runTracker) await(ctx context.Context, c *ghclient.Client, host *hostState, p *pendingDispatch, req Request, window time.Duration, abandon bool) (*Result, error) {
+	deadline := time.NewTimer(time.Until(p.acceptedAt.Add(window)))
 	defer deadline.Stop()
 	var lastErr error
 	fail := func(err error) (*Result, error) {
-		if err := t.giveUp(p, err); err != nil {
+		if err := t.giveUp(p, err, abandon); err != nil {
 			return nil, err
 		}
 		return t.result(p), nil // the run arrived as the wait ended
@@ -269,7 +259,7 @@ func (t *runTracker) await(ctx context.Context, c *ghclient.Client, host *hostSt
 			return fail(fmt.Errorf("stopped while waiting for the run of the dispatched workflow %s: %w", req.WorkflowFile, ctx.Err()))
 		case <-deadline.C:
 			wait.Stop()
-			return fail(t.timeoutError(req, lastErr))
+			return fail(t.timeoutError(req, window, lastErr))
 		case <-wait.C:
 		}
 		t.mu.Lock()
@@ -287,27 +277,36 @@ func (t *runTracker) result(p *pendingDispatch) *Result {
 	return &Result{RunID: p.run.GetID(), RunURL: p.run.GetURL(), HTMLURL: p.run.GetHTMLURL(), Method: ByRunListing}
 }
 
-// giveUp marks p abandoned unless its run arrived meanwhile. The dispatch
-// was sent, so every error from here on is final: retrying would start a
-// second run.
-func (t *runTracker) giveUp(p *pendingDispatch, err error) error {
+// giveUp ends the wait for p unless its run arrived meanwhile: p stays in
+// line, abandoned, or leaves it. The dispatch was sent, so every error from
+// here on is final: retrying would start a second run.
+func (t *runTracker) giveUp(p *pendingDispatch, err error, abandon bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if p.run != nil {
 		return nil
 	}
-	p.abandoned = true
+	if abandon {
+		p.abandoned = true
+	} else {
+		for i, q := range t.queue {
+			if q == p {
+				t.queue = append(t.queue[:i:i], t.queue[i+1:]...)
+				break
+			}
+		}
+	}
 	return failure.Final(err)
 }
 
-func (t *runTracker) timeoutError(req Request, lastErr error) error {
+func (t *runTracker) timeoutError(req Request, window time.Duration, lastErr error) error {
 	t.mu.Lock()
 	seen, listings := len(t.known), t.listings
 	t.mu.Unlock()
 	msg := fmt.Sprintf("GitHub accepted the dispatch of %s on %s, but no new workflow_dispatch run appeared within %s "+
 		"(%d listings; %d runs seen, all older than the dispatch or taken by other dispatches of this process); "+
 		"the run may still start: check %s/actions/workflows/%s before dispatching again",
-		req.WorkflowFile, req.Ref, req.Timeout, listings, seen, t.repo.WebURL(), req.WorkflowFile)
+		req.WorkflowFile, req.Ref, window, listings, seen, t.repo.WebURL(), req.WorkflowFile)
 	if lastErr != nil {
 		msg += "; last listing error: " + lastErr.Error()
 	}

@@ -62,6 +62,8 @@ func Classify(err error, action string, h Hints) error {
 		return failure.TransientUntil(fmt.Errorf("%s: GitHub's secondary rate limit was hit; retry after %s", action, wait), time.Now().Add(wait))
 	case errors.As(err, &er) && er.Response != nil:
 		return classifyStatus(er, action, h)
+	case errors.As(err, new(*RefusedAddressError)):
+		return failure.Final(fmt.Errorf("%s: %w", action, rootCause(err)))
 	case errors.Is(err, ErrResponseTooLarge):
 		return failure.Final(fmt.Errorf("%s: %w", action, err))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -88,7 +88,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	if err != nil {
 		return nil, fmt.Errorf("API URL %q: %w", repo.APIBaseURL, err)
 	}
-	base := limitTransport{base: p.transport(insecure)}
+	base := retryTransport{base: limitTransport{base: p.transport(insecure)}}
 	var tokens credentials.TokenSource = credentials.StaticToken(creds.Token)
 	if creds.App != nil {
 		tokens, err = p.appTokens(repo, creds, insecure, base)
@@ -157,7 +157,7 @@ func (p *Pool) transport(insecure bool) *http.Transport {
 		for _, skip := range []bool{false, true} {
 			dial := p.DialContext
 			if dial == nil {
-				dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+				dial = guardedDialer(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
 			}
 			p.transports[skip] = &http.Transport{
 				Proxy:                 http.ProxyFromEnvironment,
