@@ -151,7 +151,7 @@ func waitForRun(ctx context.Context, f *Factory, client *ghclient.Client, runID 
 	if timeout <= 0 {
 		timeout = defaultWaitTimeout
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("--timeout %s passed", timeout))
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the wait timeout of %s passed", timeout))
 	defer cancel()
 	p := newStatusPrinter(f.IO.ErrOut, runID)
 	defer p.done()

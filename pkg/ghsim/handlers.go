@@ -67,7 +67,7 @@ func (s *Server) route(name string, h func(http.ResponseWriter, *http.Request, s
 			rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 			w = rec
 			defer func() {
-				s.opts.Observe(Exchange{Route: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), RequestBody: body, Status: rec.status, Body: rec.body.Bytes()})
+				s.opts.Observe(Exchange{Route: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), RequestBody: body, Status: rec.status, Body: rec.body.Bytes()})
 			}()
 		}
 		s.mu.Lock()
@@ -102,6 +102,15 @@ func (s *Server) applyFault(w http.ResponseWriter, f *Fault) {
 	switch {
 	case f.Drop:
 		panic(http.ErrAbortHandler) // closes the connection (HTTP/1) or resets the stream (HTTP/2)
+	case f.PrimaryRateLimit:
+		h := w.Header()
+		h.Set("X-RateLimit-Limit", "5000")
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Used", "5000")
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
+		h.Set("X-RateLimit-Resource", "core")
+		writeError(w, http.StatusForbidden, "API rate limit exceeded for installation ID 99. If you reach out to GitHub Support for help, please include the request ID.",
+			"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-the-primary-rate-limit")
 	case f.SecondaryRateLimit > 0:
 		w.Header().Set("Retry-After", strconv.Itoa(int((f.SecondaryRateLimit+time.Second-1)/time.Second)))
 		writeError(w, http.StatusForbidden, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID.",

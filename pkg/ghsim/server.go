@@ -64,6 +64,7 @@ type Exchange struct {
 	Method      string
 	Path        string // without the /api/v3 prefix
 	Query       map[string][]string
+	Header      http.Header // the request's headers (tests collect the credentials sent)
 	RequestBody []byte
 	Status      int
 	Body        []byte
@@ -322,6 +323,9 @@ type Fault struct {
 	Status int
 	// SecondaryRateLimit answers 403 with this Retry-After.
 	SecondaryRateLimit time.Duration
+	// PrimaryRateLimit answers 403 with the primary limit exhausted until
+	// an hour from now.
+	PrimaryRateLimit bool
 	// Drop closes the connection without an answer.
 	Drop bool
 	// AfterAction performs the request's action (a dispatch is accepted and
@@ -329,6 +333,8 @@ type Fault struct {
 	AfterAction bool
 	// Times is how many requests the fault hits; 0 means every one.
 	Times int
+	// Skip lets this many matching requests through before the fault hits.
+	Skip int
 	// Probability, when above 0, hits only that share of requests.
 	Probability float64
 	hits        int
@@ -355,6 +361,10 @@ func (s *Server) fault(route string) *Fault {
 			continue
 		}
 		if f.Times > 0 && f.hits >= f.Times {
+			continue
+		}
+		if f.Skip > 0 {
+			f.Skip--
 			continue
 		}
 		if f.Probability > 0 && rand.Float64() >= f.Probability {
