@@ -27,13 +27,13 @@ var updateDocs = flag.Bool("update-docs", false, "rewrite the fault matrix in do
 // `kargo-gha dispatch --wait` with GitHub App credentials, what the user
 // sees, and how many runs it leaves behind (never more than one).
 type faultRow struct {
-	name   string
-	phase  string
-	fault  string
-	sees   string
-	answer ghsim.DispatchAnswer
-	ghes   bool // an Enterprise Server URL (no rate limits; 204 mode lists runs)
-	faults []*ghsim.Fault
+	name       string
+	phase      string
+	fault      string
+	sees       string
+	answer     ghsim.DispatchAnswer
+	ghes       bool // an Enterprise Server URL (no rate limits; 204 mode lists runs)
+	faults     []*ghsim.Fault
 	conclusion string
 	args       []string
 	wantExit   int
