@@ -2,7 +2,7 @@
 # simulator; `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test openapi build demo image kargo-test
+.PHONY: test openapi build demo image kargo-test fuzz
 
 build:
 	$(GO) build -o bin/kargo-gha ./cmd/kargo-gha
@@ -26,3 +26,13 @@ image:
 # Kargo's promotion engine running these steps; needs KARGO_SRC.
 kargo-test:
 	scripts/kargo-test.sh
+
+# A short run of every fuzz target (CI); FUZZTIME=5m for a real session.
+FUZZTIME ?= 10s
+FUZZ_TARGETS = pkg/repourl:FuzzParse pkg/config:FuzzParseConfigs pkg/config:FuzzRenderInput \
+	pkg/credentials:FuzzParseSecrets internal/cli:FuzzDecodeConfig
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) ./$${t%%:*} || exit 1; \
+	done

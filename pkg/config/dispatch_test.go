@@ -129,3 +129,28 @@ func TestRenderInput(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileInputIsRefused: everything here is refused by the parser, so
+// no request is ever built from it.
+func TestHostileInputIsRefused(t *testing.T) {
+	base := func(field string, v any) map[string]any {
+		m := map[string]any{"repoURL": "https://github.com/myorg/my-app", "workflowFile": "deploy.yml", "ref": "main"}
+		m[field] = v
+		return m
+	}
+	cases := map[string][]string{
+		"workflowFile": {"a/b.yml", "../x.yml", "..yml", "x%2Fy.yml", "x?.yml", "x#.yml", "x\n.yml", "x\x00.yml", "deploy", "deploy.txt", "deploy.yml/", "/deploy.yml", ".yml", "-x.yml"},
+		"ref": {"main..x", "-x", "a b", "a~b", "a^b", "a:b", "a?b", "a*b", "a[b", `a\b`, "x.lock", ".x", "a/.x", "a//b", "/a", "a/", "a.", "@", "a@{b", "a\x7fb", "a\tb", "refs/heads/"},
+		"repoURL": {"https://github.com/o$/r", "https://github.com/o/r%20x", "https://user:pw@github.com/o/r", "https://github.com/o/r?x=1", "https://github.com/o/r#f",
+			"https://github.com/o/r/../../x", "https://github.com/%2e%2e/r", "file:///etc/passwd", "javascript:alert(1)", "https://github.com/o/r\r\nHost: evil"},
+	}
+	for field, values := range cases {
+		for _, v := range values {
+			_, err := ParseDispatch(base(field, v), repourl.Options{})
+			var cerr *Error
+			if !errors.As(err, &cerr) || !strings.HasPrefix(cerr.Problems[0].Field, field) {
+				t.Errorf("%s %q: err = %v, want a problem naming %s", field, v, err, field)
+			}
+		}
+	}
+}

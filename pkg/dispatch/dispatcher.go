@@ -141,19 +141,13 @@ func (d *Dispatcher) Dispatch(ctx context.Context, c *ghclient.Client, req Reque
 			return nil, err
 		}
 		// The answer was lost: GitHub may or may not have started a run.
-		// Where GitHub does not name runs, no other dispatch of this
-		// workflow and ref may go out meanwhile, or its run could be taken
-		// for this one's.
+		// Until it is known, no other dispatch of this workflow and ref goes
+		// out: if two dispatches with lost answers waited at once, the run of
+		// one could be taken by the other, whose request never reached GitHub.
 		lost = err
-		hold := host.getMode() != modeDetails
-		if !hold {
-			t.releasePost()
-		}
 		d.logf("the dispatch of %s failed after it was sent (%v); looking for its run for %s before dispatching again", req.WorkflowFile, err, window)
 		res, werr := t.await(ctx, c, host, p, req, window, false)
-		if hold {
-			t.releasePost()
-		}
+		t.releasePost()
 		if werr == nil {
 			return res, nil
 		}

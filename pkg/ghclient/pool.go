@@ -150,6 +150,14 @@ func (p *Pool) exchanger(repo repourl.Repository, installationID int64, base htt
 	}
 }
 
+// CloseIdleConnections closes the pool's idle connections (tests checking
+// for leaks; a process shutting down).
+func (p *Pool) CloseIdleConnections() {
+	for _, t := range p.transports {
+		t.CloseIdleConnections()
+	}
+}
+
 // transport returns the shared base transport for one TLS setting.
 func (p *Pool) transport(insecure bool) *http.Transport {
 	p.once.Do(func() {

@@ -1,0 +1,129 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kargo-gha/kargo-gha/pkg/credentials"
+	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
+)
+
+// TestLoadWithFaults: 1,000 concurrent dispatches of one workflow and ref
+// in one process, with 5% of dispatches answered 5xx (half before GitHub
+// acted, half after), 5% of listings failing, and a secondary rate limit.
+// Every dispatch ends with exactly one run or a clear error, no run goes to
+// two dispatches or to the wrong one, no goroutine is left behind, and the
+// heap stays bounded.
+func TestLoadWithFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 dispatches")
+	}
+	const n = 1000
+	baseGoroutines := runtime.NumGoroutine()
+	f := newFixture(t, ghsim.Options{RunDelay: 0})
+	for _, fault := range []*ghsim.Fault{
+		{Route: "dispatch", Status: 502, Probability: 0.025},
+		{Route: "dispatch", Status: 503, AfterAction: true, Probability: 0.025},
+		{Route: "dispatch", SecondaryRateLimit: time.Second, Probability: 0.01},
+		{Route: "list-runs", Status: 502, Probability: 0.05},
+	} {
+		f.sim.InjectFault(fault)
+	}
+	c := f.client(t, "https://github.com/myorg/my-app", credentials.Credentials{Token: token})
+	// A short adoption window: lost answers before GitHub acted (about 25
+	// here) each hold this workflow and ref for one window.
+	d := &Dispatcher{AdoptWindow: time.Second}
+
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	go func() {
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak.Load() {
+					peak.Store(ms.HeapInuse)
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	results := make([]*Result, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r := req(fmt.Sprint(i))
+			// Dispatches of one workflow and ref go out one at a time; the
+			// last of 1,000 waits for the 999 before it (and, under -race,
+			// each takes about 100 ms): give each the maximum timeout.
+			r.Timeout = 300 * time.Second
+			results[i], errs[i] = d.Dispatch(context.Background(), c, r)
+		}(i)
+	}
+	wg.Wait()
+	close(stop)
+	elapsed := time.Since(start)
+
+	claimed := map[int64]int{}
+	failed := 0
+	for i := 0; i < n; i++ {
+		if errs[i] != nil {
+			failed++
+			var fe *failure.Error
+			if !errors.As(errs[i], &fe) || errs[i].Error() == "" {
+				t.Errorf("dispatch %d: unclassified error %v", i, errs[i])
+			}
+			continue
+		}
+		if prev, dup := claimed[results[i].RunID]; dup {
+			t.Fatalf("run %d claimed by dispatches %d and %d", results[i].RunID, prev, i)
+		}
+		claimed[results[i].RunID] = i
+		if got := f.runInputs(t, results[i].RunID)["nonce"]; got != fmt.Sprint(i) {
+			t.Errorf("dispatch %d got the run of dispatch %v", i, got)
+		}
+	}
+	runsPerNonce := map[any]int{}
+	for _, r := range f.sim.Runs(f.repo) {
+		runsPerNonce[r.Inputs["nonce"]]++
+	}
+	for nonce, count := range runsPerNonce {
+		if count > 1 {
+			t.Errorf("dispatch %v created %d runs", nonce, count)
+		}
+	}
+	st := f.sim.Stats()
+	t.Logf("%d dispatches in %s: %d ok, %d clear errors; %d runs; %d requests (%d POSTs); peak heap in use %d MiB",
+		n, elapsed.Round(time.Millisecond), n-failed, failed, len(f.sim.Runs(f.repo)), st.Requests, st.ByRoute["dispatch"], peak.Load()>>20)
+	if failed > n/50 {
+		t.Errorf("%d of %d dispatches failed; faults this light should be absorbed", failed, n)
+	}
+	if peak.Load() > 512<<20 {
+		t.Errorf("peak heap in use %d MiB", peak.Load()>>20)
+	}
+
+	// No goroutine outlives the work.
+	f.pool.CloseIdleConnections()
+	f.sim.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > baseGoroutines+2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > baseGoroutines+2 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines left (started with %d):\n%s", g, baseGoroutines, buf[:runtime.Stack(buf, true)])
+	}
+}
