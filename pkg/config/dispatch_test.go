@@ -140,7 +140,7 @@ func TestHostileInputIsRefused(t *testing.T) {
 	}
 	cases := map[string][]string{
 		"workflowFile": {"a/b.yml", "../x.yml", "..yml", "x%2Fy.yml", "x?.yml", "x#.yml", "x\n.yml", "x\x00.yml", "deploy", "deploy.txt", "deploy.yml/", "/deploy.yml", ".yml", "-x.yml"},
-		"ref": {"main..x", "-x", "a b", "a~b", "a^b", "a:b", "a?b", "a*b", "a[b", `a\b`, "x.lock", ".x", "a/.x", "a//b", "/a", "a/", "a.", "@", "a@{b", "a\x7fb", "a\tb", "refs/heads/"},
+		"ref":          {"main..x", "-x", "a b", "a~b", "a^b", "a:b", "a?b", "a*b", "a[b", `a\b`, "x.lock", ".x", "a/.x", "a//b", "/a", "a/", "a.", "@", "a@{b", "a\x7fb", "a\tb", "refs/heads/"},
 		"repoURL": {"https://github.com/o$/r", "https://github.com/o/r%20x", "https://user:pw@github.com/o/r", "https://github.com/o/r?x=1", "https://github.com/o/r#f",
 			"https://github.com/o/r/../../x", "https://github.com/%2e%2e/r", "file:///etc/passwd", "javascript:alert(1)", "https://github.com/o/r\r\nHost: evil"},
 	}
