@@ -2,7 +2,7 @@
 # simulator; `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test openapi build demo image kargo-test fuzz
+.PHONY: test openapi build demo image kargo-test fuzz bench bench-short
 
 build:
 	$(GO) build -o bin/kargo-gha ./cmd/kargo-gha
@@ -36,3 +36,11 @@ fuzz:
 		echo "fuzz $${t#*:} ($(FUZZTIME))"; \
 		$(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) ./$${t%%:*} || exit 1; \
 	done
+
+# The benchmark report (docs/performance.md and its chart): a few minutes.
+bench:
+	cd bench && $(GO) run . -out ../docs/performance.md -chart ../docs/performance-overhead.png
+
+# The benchmark in its short setting (CI): every scenario, no timing asserted.
+bench-short:
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...

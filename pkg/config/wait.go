@@ -117,3 +117,22 @@ func (w *Wait) CurrentFormat(repoURL string) map[string]any {
 	}
 	return out
 }
+
+// SchemaProblems checks cfg against the JSON Schema of step (a step name)
+// alone, without the semantic checks (expressions such as runID:
+// "${{ outputs... }}" pass it). It is what tools that rewrite manifests use.
+func SchemaProblems(step string, cfg map[string]any) []Problem {
+	var ps problems
+	switch step {
+	case DispatchStepName:
+		validateSchema(dispatchSchema, cfg, dispatchHints, &ps)
+	case WaitStepName:
+		validateSchema(waitSchema, cfg, waitHints, &ps)
+	default:
+		return []Problem{{Message: "unknown step " + step}}
+	}
+	if _, ok := cfg["repoURL"]; !ok {
+		ps.add("repoURL", "is required")
+	}
+	return ps
+}

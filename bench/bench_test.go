@@ -1,0 +1,44 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestShortRun runs every scenario in the short setting, so the benchmark
+// cannot rot. Timings are not asserted; correctness is: this project never
+// hands a run to the wrong dispatch.
+func TestShortRun(t *testing.T) {
+	r, err := run(short, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Command = "go test"
+	dir := t.TempDir()
+	out, chart := filepath.Join(dir, "performance.md"), filepath.Join(dir, "chart.png")
+	if err := write(r, out, chart); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(chart); err != nil || fi.Size() < 1000 {
+		t.Fatalf("chart: %v", err)
+	}
+	md, _ := os.ReadFile(out)
+	if !strings.Contains(string(md), "## Targets") {
+		t.Fatal("report incomplete")
+	}
+	for _, c := range r.Overhead {
+		if c.Approach == "kargo-gha" && (c.Errors > 0 || c.Misattributed > 0) {
+			t.Errorf("overhead %s L=%s: %d errors, %d misattributed", c.Mode, c.L, c.Errors, c.Misattributed)
+		}
+	}
+	for _, c := range r.Concurrency {
+		if c.Approach == "kargo-gha" && (c.Errors > 0 || c.Misattributed > 0 || c.ClaimedTwice > 0) {
+			t.Errorf("concurrency: %+v", c)
+		}
+	}
+	if r.Tokens[0].Exchanges != 1 {
+		t.Errorf("token exchanges %+v", r.Tokens[0])
+	}
+}

@@ -1,0 +1,98 @@
+// Command bench measures kargo-gha against the approaches people use today:
+// time to run ID, rate-limit cost, correctness under concurrency, token
+// exchanges and the cost of waiting, all against the GitHub simulator. It
+// writes docs/performance.md and its chart.
+//
+//	cd bench && go run . -out ../docs/performance.md -chart ../docs/performance-overhead.png
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
+	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
+)
+
+func main() {
+	out := flag.String("out", "../docs/performance.md", "report to write")
+	chart := flag.String("chart", "../docs/performance-overhead.png", "chart to write")
+	isShort := flag.Bool("short", false, "a quick run with scaled-down delays and counts (CI)")
+	flag.Parse()
+	s := full
+	if *isShort {
+		s = short
+	}
+	cmd := "cd bench && go run . " + strings.Join(os.Args[1:], " ")
+	r, err := run(s, func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	r.Command = strings.TrimSpace(cmd)
+	if err := write(r, *out, *chart); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", *out, *chart)
+}
+
+// run measures every scenario with every approach.
+func run(s settings, logf func(string, ...any)) (*results, error) {
+	r := &results{Started: time.Now(), Machine: machine()}
+	approaches := func() []approach {
+		return []approach{ours{d: &dispatch.Dispatcher{}}, fixedPoll{pollEvery: s.baselinePoll}, detailsOnly{}}
+	}
+	for _, answer := range []ghsim.DispatchAnswer{ghsim.AnswerRunDetails, ghsim.AnswerNoContent} {
+		for _, l := range s.delays {
+			for _, a := range approaches() {
+				logf("overhead: %s, L=%s, %s", modeName(answer), l, a.name())
+				c, err := runOverhead(s, a, answer, l)
+				if err != nil {
+					return nil, err
+				}
+				r.Overhead = append(r.Overhead, c)
+			}
+		}
+	}
+	for _, a := range approaches() {
+		logf("concurrency: %d dispatches, %s", s.concurrencyN, a.name())
+		c, err := runConcurrency(s, a)
+		if err != nil {
+			return nil, err
+		}
+		r.Concurrency = append(r.Concurrency, c)
+	}
+	for _, perDispatch := range []bool{false, true} {
+		logf("tokens: %d dispatches, a token per dispatch: %t", s.appN, perDispatch)
+		t, err := runTokens(s, perDispatch)
+		if err != nil {
+			return nil, err
+		}
+		r.Tokens = append(r.Tokens, t)
+	}
+	for _, conditional := range []bool{true, false} {
+		w, err := runWait(s, conditional)
+		if err != nil {
+			return nil, err
+		}
+		r.Wait = append(r.Wait, w)
+	}
+	r.Duration = time.Since(r.Started)
+	return r, nil
+}
+
+func write(r *results, out, chart string) error {
+	if err := r.chart(chart); err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(filepath.Dir(out), chart)
+	if err != nil {
+		rel = chart
+	}
+	return os.WriteFile(out, []byte(r.markdown(rel)), 0o644)
+}

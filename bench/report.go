@@ -1,0 +1,191 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// results is everything one run measured.
+type results struct {
+	Command     string
+	Started     time.Time
+	Duration    time.Duration
+	Machine     string
+	Overhead    []overheadCell
+	Concurrency []concurrencyResult
+	Tokens      []tokenResult
+	Wait        []waitResult
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+
+// markdown renders the report, with the targets of issue 6 checked.
+func (r *results) markdown(chart string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Performance\n\nMeasured by `%s` on %s (%s), taking %s. ", r.Command, r.Started.UTC().Format("2006-01-02"), r.Machine, r.Duration.Round(time.Second))
+	b.WriteString("Every number comes from the real client code (`pkg/dispatch`, `pkg/wait`) and two baselines written in the benchmark, ")
+	b.WriteString("all against the project's GitHub simulator over HTTPS on loopback, in the same run. ")
+	b.WriteString("**L** is how long GitHub takes to create a run after accepting a dispatch; **overhead** is the time to the run ID beyond L.\n\n")
+	b.WriteString("Baselines: **(a)** a fixed 5-second poll that takes the newest `workflow_dispatch` run created after the local dispatch time ")
+	b.WriteString("(the approach of the popular dispatch actions before run details existed); **(b)** dispatch with run details only, no fallback.\n\n")
+	fmt.Fprintf(&b, "![Overhead against L](%s)\n\n", chart)
+
+	b.WriteString("## 1–2. Time to run ID and rate-limit cost per dispatch\n\n")
+	b.WriteString("Counted: requests that count against the primary rate limit (304 answers count zero). Points: GitHub's secondary-limit cost (GET 1, POST 5).\n\n")
+	b.WriteString("| answer mode | L | approach | overhead p50 | overhead p99 | ok | errors | misattributed | counted/dispatch | requests/dispatch | points/dispatch |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range r.Overhead {
+		p50, p99 := ms(c.P50), ms(c.P99)
+		if c.OK == 0 {
+			p50, p99 = "—", "—"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %d | %d | %.2f | %.2f | %.1f |\n", c.Mode, c.L, c.Approach, p50, p99, c.OK, c.Errors, c.Misattributed, c.Counted, c.Total, c.Points)
+	}
+	b.WriteString("\n" + r.ratios() + "\n")
+
+	b.WriteString("## 3. Concurrency: dispatches of one workflow and ref at once, 204 answers\n\n")
+	b.WriteString("| approach | dispatches | ok | errors | misattributed | runs claimed twice | wall time | requests | counted | peak heap in use |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range r.Concurrency {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s | %d | %d | %d MiB |\n", c.Approach, c.N, c.OK, c.Errors, c.Misattributed, c.ClaimedTwice, c.Wall.Round(10*time.Millisecond), c.Requests, c.Counted, c.PeakHeapMiB)
+	}
+	b.WriteString("\n## 4. GitHub App token exchanges\n\n| approach | dispatches | token exchanges | errors |\n|---|---|---|---|\n")
+	for _, t := range r.Tokens {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", t.Approach, t.N, t.Exchanges, t.Errors)
+	}
+	b.WriteString("\n## 5. Waiting on a run\n\nOne run that goes queued → in_progress → completed over about 20 checks, the number of checks in 10 minutes at `pollInterval: 30s`.\n\n")
+	b.WriteString("| approach | checks | counted requests | counted per 10 min at 30 s |\n|---|---|---|---|\n")
+	for _, w := range r.Wait {
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f |\n", w.Approach, w.Checks, w.Counted, w.CountedPer10Min)
+	}
+	b.WriteString("\n## Targets\n\n" + r.targets())
+	return b.String()
+}
+
+// ratios compares this project with the baselines at each L (p50 overhead
+// and counted requests).
+func (r *results) ratios() string {
+	var b strings.Builder
+	b.WriteString("Ratios, baseline ÷ kargo-gha (higher is better for kargo-gha), p50 overhead and counted requests:\n\n| answer mode | L | vs (a) overhead | vs (a) counted | vs (b) overhead |\n|---|---|---|---|---|\n")
+	find := func(mode, approach string, l time.Duration) *overheadCell {
+		for i, c := range r.Overhead {
+			if c.Mode == mode && strings.HasPrefix(c.Approach, approach) && c.L == l && c.OK > 0 {
+				return &r.Overhead[i]
+			}
+		}
+		return nil
+	}
+	for _, c := range r.Overhead {
+		if c.Approach != "kargo-gha" || c.OK == 0 {
+			continue
+		}
+		a, bb := find(c.Mode, "baseline: fixed", c.L), find(c.Mode, "baseline: run details", c.L)
+		ra, rc, rb := "—", "—", "fails (no run details)"
+		if a != nil && c.P50 > 0 {
+			ra, rc = fmt.Sprintf("%.1f×", float64(a.P50)/float64(c.P50)), fmt.Sprintf("%.1f×", a.Counted/c.Counted)
+		}
+		if bb != nil && c.P50 > 0 {
+			rb = fmt.Sprintf("%.2f×", float64(bb.P50)/float64(c.P50))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.Mode, c.L, ra, rc, rb)
+	}
+	return b.String()
+}
+
+func (r *results) targets() string {
+	var b strings.Builder
+	b.WriteString("| target | measured | met |\n|---|---|---|\n")
+	check := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+	for _, c := range r.Overhead {
+		if c.Approach != "kargo-gha" {
+			continue
+		}
+		if c.Mode == modeName(0) {
+			fmt.Fprintf(&b, "| run details, L=%s: 1 counted request per dispatch | %.2f | %s |\n", c.L, c.Counted, check(c.Counted <= 1.0001))
+			fmt.Fprintf(&b, "| run details, L=%s: overhead p50 < 50 ms | %s | %s |\n", c.L, ms(c.P50), check(c.P50 < 50*time.Millisecond))
+		} else {
+			fmt.Fprintf(&b, "| 204, L=%s: ≤ 3 counted requests per dispatch | %.2f | %s |\n", c.L, c.Counted, check(c.Counted <= 3))
+			fmt.Fprintf(&b, "| 204, L=%s: overhead p50 < 300 ms, p99 < 1 s | %s, %s | %s |\n", c.L, ms(c.P50), ms(c.P99), check(c.P50 < 300*time.Millisecond && c.P99 < time.Second))
+		}
+	}
+	for _, c := range r.Concurrency {
+		if c.Approach == "kargo-gha" {
+			fmt.Fprintf(&b, "| concurrency: 0 misattributed, 0 claimed twice | %d, %d | %s |\n", c.Misattributed, c.ClaimedTwice, check(c.Misattributed == 0 && c.ClaimedTwice == 0 && c.Errors == 0))
+		}
+	}
+	for _, t := range r.Tokens {
+		if !strings.HasPrefix(t.Approach, "baseline") {
+			fmt.Fprintf(&b, "| 1 token exchange per installation per token lifetime | %d for %d dispatches | %s |\n", t.Exchanges, t.N, check(t.Exchanges == 1))
+		}
+	}
+	for _, w := range r.Wait {
+		if !strings.HasPrefix(w.Approach, "baseline") {
+			fmt.Fprintf(&b, "| wait: ≤ 1 counted request per pollInterval, none for unchanged answers | %d counted for %d checks (one per status) | %s |\n", w.Counted, w.Checks, check(w.Counted <= 3))
+		}
+	}
+	return b.String()
+}
+
+// chart plots p50 overhead against L for each approach and answer mode.
+func (r *results) chart(path string) error {
+	p := plot.New()
+	p.Title.Text = "Time to run ID beyond run creation (p50)"
+	p.X.Label.Text = "L: GitHub's run-creation delay (s)"
+	p.Y.Label.Text = "overhead (s)"
+	p.Y.Min = 0
+	series := map[string]plotter.XYs{}
+	var names []string
+	for _, c := range r.Overhead {
+		if c.OK == 0 {
+			continue
+		}
+		name := c.Approach + ", " + c.Mode
+		if _, ok := series[name]; !ok {
+			names = append(names, name)
+		}
+		series[name] = append(series[name], plotter.XY{X: c.L.Seconds(), Y: c.P50.Seconds()})
+	}
+	for i, name := range names {
+		line, points, err := plotter.NewLinePoints(series[name])
+		if err != nil {
+			return err
+		}
+		line.Color = plotutil.Color(i)
+		line.Dashes = plotutil.Dashes(i)
+		points.Color = plotutil.Color(i)
+		points.Shape = plotutil.Shape(i)
+		p.Add(line, points)
+		p.Legend.Add(name, line, points)
+	}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	p.BackgroundColor = color.White
+	return p.Save(9*vg.Inch, 5*vg.Inch, path)
+}
+
+// machine describes where the numbers were taken.
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores, %s, %s %s/%s", runtime.NumCPU(), cpu, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}

@@ -1,0 +1,130 @@
+package migrate
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kargo-gha/kargo-gha/pkg/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var opts = Options{BaseURLs: map[string]string{"ghes-credentials": "https://ghe.example.com/api/v3"}}
+
+func TestGolden(t *testing.T) {
+	for _, name := range []string{"manifests.yaml", "crlf.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			src, err := os.ReadFile(filepath.Join("testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := File(src, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", strings.TrimSuffix(name, ".yaml")+".golden")
+			if *update {
+				if err := os.WriteFile(golden, res.Output, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(res.Output, want) {
+				t.Fatalf("output differs from %s (go test ./pkg/migrate -update to accept):\n%s", golden, res.Output)
+			}
+			// Migrating again changes nothing: the output is current.
+			again, err := File(res.Output, opts)
+			if err != nil || len(again.Changes) != 0 || !bytes.Equal(again.Output, res.Output) || len(again.Problems) != len(res.Problems) {
+				t.Fatalf("second migration: %+v, %v", again, err)
+			}
+			assertCurrentFormat(t, res.Output)
+		})
+	}
+}
+
+func TestChangesAndProblems(t *testing.T) {
+	src, _ := os.ReadFile("testdata/manifests.yaml")
+	res, err := File(src, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range res.Changes {
+		got = append(got, c.Step+" "+c.RepoURL+" "+c.SecretName)
+	}
+	want := []string{
+		"gha-dispatch-workflow https://github.com/myorg/my-app github-credentials",
+		"gha-wait-for-workflow https://github.com/myorg/my-app github-credentials",
+		"gha-dispatch-workflow https://ghe.example.com/platform/service ghes-credentials",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("changes:\n%s", strings.Join(got, "\n"))
+	}
+	if len(res.Problems) != 2 || !strings.Contains(res.Problems[0].String(), "line 69: cannot migrate gha-dispatch-workflow: owner or repo is an expression") ||
+		!strings.Contains(res.Problems[1].String(), "flow-style") {
+		t.Fatalf("problems: %v", res.Problems)
+	}
+	// Only the migrated lines changed: every other line is still there, in order.
+	if removed, added := lineDiff(src, res.Output); removed != 11 || added != 3 {
+		t.Fatalf("%d lines removed, %d added; want 11 and 3", removed, added)
+	}
+}
+
+// assertCurrentFormat: every gha step that no longer has v1.8 fields passes
+// the current schema.
+func assertCurrentFormat(t *testing.T, out []byte) {
+	t.Helper()
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	checked := 0
+	for {
+		var doc yaml.Node
+		if dec.Decode(&doc) != nil {
+			break
+		}
+		for _, step := range stepsOf(&doc) {
+			uses := scalar(get(step, "uses"))
+			cfgNode := get(step, "config")
+			if !StepNames[uses] || cfgNode == nil || get(cfgNode, "owner") != nil {
+				continue
+			}
+			var cfg map[string]any
+			if err := cfgNode.Decode(&cfg); err != nil {
+				t.Fatal(err)
+			}
+			if problems := config.SchemaProblems(uses, cfg); len(problems) != 0 {
+				t.Errorf("line %d: %s config does not validate: %v", cfgNode.Line, uses, problems)
+			}
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no migrated step was checked")
+	}
+}
+
+func lineDiff(a, b []byte) (removed, added int) {
+	count := map[string]int{}
+	for _, l := range splitLines(a) {
+		count[l]++
+	}
+	for _, l := range splitLines(b) {
+		count[l]--
+	}
+	for _, n := range count {
+		if n > 0 {
+			removed += n
+		} else {
+			added -= n
+		}
+	}
+	return removed, added
+}
