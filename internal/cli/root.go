@@ -30,7 +30,7 @@ later retry may fix; 130 interrupted (SIGINT or SIGTERM).`,
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	root.AddCommand(NewCmdDispatch(f, nil), NewCmdWait(f, nil), newCmdVersion(f))
+	root.AddCommand(NewCmdDispatch(f, nil), NewCmdWait(f, nil), NewCmdMigrate(f, nil), newCmdVersion(f))
 	return root
 }
 
