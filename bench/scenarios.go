@@ -100,12 +100,12 @@ func modeName(a ghsim.DispatchAnswer) string {
 
 // overheadCell is scenarios 1 and 2 for one approach, L and mode.
 type overheadCell struct {
-	Approach, Mode           string
-	L                        time.Duration
-	P50, P99                 time.Duration
-	OK, Errors               int
-	Counted, Total, Points   float64 // per successful dispatch
-	Misattributed            int
+	Approach, Mode         string
+	L                      time.Duration
+	P50, P99               time.Duration
+	OK, Errors             int
+	Counted, Total, Points float64 // per successful dispatch
+	Misattributed          int
 }
 
 // runOverhead dispatches n workflows at once (one each, so nothing waits
@@ -180,12 +180,12 @@ func percentile(d []time.Duration, q float64) time.Duration {
 
 // concurrencyResult is scenario 3 for one approach.
 type concurrencyResult struct {
-	Approach                           string
-	N, OK, Errors                      int
-	Misattributed, ClaimedTwice        int
-	Wall                               time.Duration
-	Requests, Counted                  int
-	PeakHeapMiB                        uint64
+	Approach                    string
+	N, OK, Errors               int
+	Misattributed, ClaimedTwice int
+	Wall                        time.Duration
+	Requests, Counted           int
+	PeakHeapMiB                 uint64
 }
 
 // runConcurrency: n dispatches of one workflow and ref at once, in 204 mode.
@@ -320,10 +320,10 @@ func runTokens(s settings, perDispatch bool) (tokenResult, error) {
 
 // waitResult is scenario 5: what waiting on one run costs.
 type waitResult struct {
-	Approach         string
-	Checks           int
-	Counted          int
-	CountedPer10Min  float64 // at pollInterval 30 s: 20 checks
+	Approach        string
+	Checks          int
+	Counted         int
+	CountedPer10Min float64 // at pollInterval 30 s: 20 checks
 }
 
 // runWait waits on a run that changes status twice (queued, in_progress,
