@@ -27,11 +27,7 @@ func (r *Runner) Dispatch(ctx context.Context, sc *Context) (Result, error) {
 	if err != nil {
 		return configError(err)
 	}
-	var legacy *legacyTarget
-	if cfg.Legacy != nil {
-		legacy = &legacyTarget{owner: cfg.Legacy.Owner, repo: cfg.Legacy.Repo, secretName: cfg.Legacy.SecretName}
-	}
-	client, warning, err := r.client(ctx, sc, cfg.RepoURL, legacy, cfg.InsecureSkipTLSVerify)
+	client, warning, err := r.client(ctx, sc, cfg.RepoURL, cfg.Legacy, cfg.InsecureSkipTLSVerify)
 	if err != nil {
 		return errored(err)
 	}

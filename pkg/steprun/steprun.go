@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
@@ -88,7 +89,7 @@ func configError(err error) (Result, error) {
 
 // client resolves the repository and credentials of either step's
 // configuration. warning is set for the v1.8 format.
-func (r *Runner) client(ctx context.Context, sc *Context, repoURL string, legacy *legacyTarget, insecure bool) (*ghclient.Client, string, error) {
+func (r *Runner) client(ctx context.Context, sc *Context, repoURL string, legacy *config.Legacy, insecure bool) (*ghclient.Client, string, error) {
 	var (
 		repo  repourl.Repository
 		creds credentials.Credentials
@@ -103,11 +104,11 @@ func (r *Runner) client(ctx context.Context, sc *Context, repoURL string, legacy
 			return nil, "", err
 		}
 	} else {
-		if creds, err = legacyCredentials(ctx, sc, legacy.secretName); err != nil {
+		if creds, err = legacyCredentials(ctx, sc, legacy.SecretName); err != nil {
 			return nil, "", err
 		}
-		if repo, err = repourl.FromLegacy(legacy.owner, legacy.repo, creds.BaseURL, repourl.Options{}); err != nil {
-			return nil, "", failure.Final(fmt.Errorf("credentials.secretName %q: %w", legacy.secretName, err))
+		if repo, err = repourl.FromLegacy(legacy.Owner, legacy.Repo, creds.BaseURL, repourl.Options{}); err != nil {
+			return nil, "", failure.Final(fmt.Errorf("credentials.secretName %q: %w", legacy.SecretName, err))
 		}
 		warn = fmt.Sprintf("the v1.8 configuration format (owner, repo, credentials) is deprecated: use repoURL: %s with Git credentials for it", repo.WebURL())
 	}
@@ -117,8 +118,6 @@ func (r *Runner) client(ctx context.Context, sc *Context, repoURL string, legacy
 	}
 	return c, warn, nil
 }
-
-type legacyTarget struct{ owner, repo, secretName string }
 
 func (r *Runner) gitCredentials(ctx context.Context, sc *Context, repoURL string) (credentials.Credentials, error) {
 	if sc.Credentials == nil {
