@@ -7,6 +7,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -22,7 +23,19 @@ func main() {
 	out := flag.String("out", "../docs/performance.md", "report to write")
 	chart := flag.String("chart", "../docs/performance-overhead.png", "chart to write")
 	isShort := flag.Bool("short", false, "a quick run with scaled-down delays and counts (CI)")
+	render := flag.String("render", "", "redraw the report and chart from a results JSON file instead of measuring")
 	flag.Parse()
+	if *render != "" {
+		r, err := load(*render)
+		if err == nil {
+			err = write(r, *out, *chart)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	s := full
 	if *isShort {
 		s = short
@@ -86,8 +99,17 @@ func run(s settings, logf func(string, ...any)) (*results, error) {
 	return r, nil
 }
 
+// write saves the report, its chart and the raw results (as JSON, beside
+// the report, so the report can be redrawn without measuring again).
 func write(r *results, out, chart string) error {
 	if err := r.chart(chart); err != nil {
+		return err
+	}
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(strings.TrimSuffix(out, filepath.Ext(out))+".json", raw, 0o644); err != nil {
 		return err
 	}
 	rel, err := filepath.Rel(filepath.Dir(out), chart)
@@ -95,4 +117,13 @@ func write(r *results, out, chart string) error {
 		rel = chart
 	}
 	return os.WriteFile(out, []byte(r.markdown(rel)), 0o644)
+}
+
+func load(path string) (*results, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r results
+	return &r, json.Unmarshal(raw, &r)
 }

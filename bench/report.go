@@ -186,9 +186,9 @@ func (r *results) chart(path string) error {
 		p.Add(line, points)
 		p.Legend.Add(name, line, points)
 	}
-	p.Legend.Top = false
+	// Top right: the baselines start high on the left and fall to the right.
+	p.Legend.Top = true
 	p.Legend.Left = false
-	p.Legend.YOffs = vg.Points(40)
 	p.Add(plotter.NewGrid())
 	p.BackgroundColor = color.White
 	return p.Save(9*vg.Inch, 5*vg.Inch, path)
