@@ -402,9 +402,9 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, tok string, f 
 		}
 		page = n
 	}
-	created, err := parseCreated(q.Get("created"))
-	if err != nil {
-		writeError(w, http.StatusUnprocessableEntity, err.Error(), docsBase+"/actions/workflow-runs#list-workflow-runs-for-a-workflow")
+	created, ok := parseCreated(q.Get("created"))
+	if !ok {
+		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Invalid created parameter: %q", q.Get("created")), docsBase+"/actions/workflow-runs#list-workflow-runs-for-a-workflow")
 		return
 	}
 	now := time.Now()
@@ -498,70 +498,63 @@ func rootPath(r *http.Request) string {
 }
 
 // parseCreated understands GitHub's date search syntax: >=T, >T, <=T, <T,
-// A..B, and a plain date or date-time.
-func parseCreated(v string) (func(time.Time) bool, error) {
+// A..B, and a plain date or date-time. ok is false for anything else.
+func parseCreated(v string) (match func(time.Time) bool, ok bool) {
 	if v == "" {
-		return func(time.Time) bool { return true }, nil
+		return func(time.Time) bool { return true }, true
 	}
-	parse := func(s string) (time.Time, bool, error) {
-		if t, err := time.Parse(time.RFC3339, s); err == nil {
-			return t, false, nil
-		}
-		if t, err := time.Parse("2006-01-02T15:04:05", s); err == nil {
-			return t, false, nil
+	// parse reads a date or date-time; day reports a bare date.
+	parse := func(s string) (t time.Time, day, ok bool) {
+		for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t, false, true
+			}
 		}
 		t, err := time.Parse("2006-01-02", s)
-		if err != nil {
-			return time.Time{}, false, fmt.Errorf("Invalid created parameter: %q", v)
+		return t, true, err == nil
+	}
+	endOfDay := func(t time.Time, day bool) time.Time {
+		if day {
+			return t.Add(24*time.Hour - time.Second)
 		}
-		return t, true, nil
+		return t
 	}
 	for _, op := range []string{">=", "<=", ">", "<"} {
-		if rest, ok := strings.CutPrefix(v, op); ok {
-			t, day, err := parse(rest)
-			if err != nil {
-				return nil, err
+		rest, found := strings.CutPrefix(v, op)
+		if !found {
+			continue
+		}
+		t, day, ok := parse(rest)
+		if !ok {
+			return nil, false
+		}
+		if op == "<=" || op == ">" {
+			t = endOfDay(t, day)
+		}
+		return func(c time.Time) bool {
+			c = c.Truncate(time.Second)
+			switch op {
+			case ">=":
+				return !c.Before(t)
+			case "<=":
+				return !c.After(t)
+			case ">":
+				return c.After(t)
 			}
-			if day && (op == "<=" || op == ">") {
-				t = t.Add(24*time.Hour - time.Second)
-			}
-			return func(c time.Time) bool {
-				c = c.Truncate(time.Second)
-				switch op {
-				case ">=":
-					return !c.Before(t)
-				case "<=":
-					return !c.After(t)
-				case ">":
-					return c.After(t)
-				}
-				return c.Before(t)
-			}, nil
-		}
+			return c.Before(t)
+		}, true
 	}
-	if a, b, ok := strings.Cut(v, ".."); ok {
-		from, _, err := parse(a)
-		if err != nil {
-			return nil, err
-		}
-		to, day, err := parse(b)
-		if err != nil {
-			return nil, err
-		}
-		if day {
-			to = to.Add(24*time.Hour - time.Second)
-		}
-		return func(c time.Time) bool { c = c.Truncate(time.Second); return !c.Before(from) && !c.After(to) }, nil
+	from, to := v, v
+	if a, b, found := strings.Cut(v, ".."); found {
+		from, to = a, b
 	}
-	t, day, err := parse(v)
-	if err != nil {
-		return nil, err
+	start, _, ok1 := parse(from)
+	end, day, ok2 := parse(to)
+	if !ok1 || !ok2 {
+		return nil, false
 	}
-	end := t
-	if day {
-		end = t.Add(24*time.Hour - time.Second)
-	}
-	return func(c time.Time) bool { c = c.Truncate(time.Second); return !c.Before(t) && !c.After(end) }, nil
+	end = endOfDay(end, day)
+	return func(c time.Time) bool { c = c.Truncate(time.Second); return !c.Before(start) && !c.After(end) }, true
 }
 
 // exchangeToken verifies the App JWT (RS256 against the App's public key,
