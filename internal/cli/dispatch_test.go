@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/simtest"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
 )
 
@@ -29,11 +29,7 @@ type cliFixture struct {
 
 func newCLIFixture(t *testing.T, opts ghsim.Options) *cliFixture {
 	t.Helper()
-	sim, err := ghsim.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
+	sim, _ := simtest.Start(t, opts)
 	repo := sim.AddRepo("myorg", "my-app")
 	sim.AddWorkflow(repo, ghsim.Workflow{File: "deploy.yml", Inputs: []string{"environment", "image_tag", "promotion_id", "deploy_version"}})
 	sim.AddToken(testToken, "octocat", false)
@@ -52,7 +48,7 @@ func (f *cliFixture) runCtx(t *testing.T, ctx context.Context, args ...string) i
 	fac := &Factory{
 		IO:         IOStreams{In: strings.NewReader(f.stdin), Out: &f.stdout, ErrOut: &f.stderr},
 		Getenv:     func(k string) string { return f.env[k] },
-		Pool:       &ghclient.Pool{RootCAs: f.sim.RootCAs(), DialContext: f.sim.DialContext},
+		Pool:       simtest.Pool(f.sim),
 		Dispatcher: &dispatch.Dispatcher{},
 		Version:    "test",
 	}

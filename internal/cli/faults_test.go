@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/simtest"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
 )
 
@@ -133,7 +133,7 @@ func runFaultRow(t *testing.T, row faultRow, key *rsa.PrivateKey, keyPEM string)
 		Getenv: func(k string) string {
 			return map[string]string{"GITHUB_APP_CLIENT_ID": "Iv23liFaultMatrix", "GITHUB_APP_INSTALLATION_ID": "99", "GITHUB_APP_PRIVATE_KEY": keyPEM, "KARGO_OUTPUT": kargoOut}[k]
 		},
-		Pool:       &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext},
+		Pool:       simtest.Pool(sim),
 		Dispatcher: &dispatch.Dispatcher{AdoptWindow: 2 * time.Second},
 		Version:    "test",
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/simtest"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
@@ -29,17 +30,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts ghsim.Options) *fixture {
 	t.Helper()
-	sim, err := ghsim.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
+	sim, pool := simtest.Start(t, opts)
 	repo := sim.AddRepo("myorg", "my-app")
 	sim.AddWorkflow(repo, ghsim.Workflow{File: "deploy.yml", Inputs: []string{"environment", "nonce"}, TriggerRefs: []string{"main"}})
 	sim.AddRef(repo, "old-branch")
 	sim.AddToken(token, "octocat", false)
 	sim.AddToken("ghp_read_only", "reader", true)
-	return &fixture{sim: sim, repo: repo, pool: &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}}
+	return &fixture{sim: sim, repo: repo, pool: pool}
 }
 
 func (f *fixture) client(t *testing.T, repoURL string, creds credentials.Credentials) *ghclient.Client {

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/simtest"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
 	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )
@@ -18,15 +18,11 @@ const tok = "ghp_steprun_token"
 
 func newRunner(t *testing.T, opts ghsim.Options) (*Runner, *ghsim.Server) {
 	t.Helper()
-	sim, err := ghsim.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
+	sim, pool := simtest.Start(t, opts)
 	repo := sim.AddRepo("example", "test")
 	sim.AddWorkflow(repo, ghsim.Workflow{File: "test.yaml", Inputs: []string{"greeting"}})
 	sim.AddToken(tok, "octocat", false)
-	return &Runner{Pool: &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}, Dispatcher: &dispatch.Dispatcher{}, Checker: &wait.Checker{}}, sim
+	return &Runner{Pool: pool, Dispatcher: &dispatch.Dispatcher{}, Checker: &wait.Checker{}}, sim
 }
 
 func kargoCreds(_ context.Context, repoURL string) (*credentials.Credentials, error) {

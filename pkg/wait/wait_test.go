@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/simtest"
 	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
@@ -24,18 +25,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, queued, running time.Duration) *fixture {
 	t.Helper()
-	sim, err := ghsim.New(ghsim.Options{QueuedFor: queued, RunFor: running})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
+	sim, pool := simtest.Start(t, ghsim.Options{QueuedFor: queued, RunFor: running})
 	repo := sim.AddRepo("myorg", "my-app")
 	for _, c := range config.Conclusions {
 		sim.AddWorkflow(repo, ghsim.Workflow{File: c + ".yml", Conclusion: c})
 	}
 	sim.AddToken("ghp_wait", "octocat", false)
 	r, _ := repourl.Parse("https://github.com/myorg/my-app", repourl.Options{})
-	client, err := (&ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}).Client(r, credentials.Credentials{Token: "ghp_wait", Source: "test"}, false)
+	client, err := pool.Client(r, credentials.Credentials{Token: "ghp_wait", Source: "test"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

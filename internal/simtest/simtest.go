@@ -1,0 +1,28 @@
+// Package simtest starts the GitHub simulator for a test, with a client pool
+// that reaches it under any host name (api.github.com included) and checks
+// its TLS certificate for real.
+package simtest
+
+import (
+	"testing"
+
+	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
+)
+
+// Start runs a simulator until the test ends and returns it with a pool
+// that trusts its CA and dials it whatever the host.
+func Start(t testing.TB, opts ghsim.Options) (*ghsim.Server, *ghclient.Pool) {
+	t.Helper()
+	sim, err := ghsim.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	return sim, Pool(sim)
+}
+
+// Pool is a fresh client pool for sim.
+func Pool(sim *ghsim.Server) *ghclient.Pool {
+	return &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}
+}
