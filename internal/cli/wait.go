@@ -18,9 +18,6 @@ import (
 )
 
 const (
-	// defaultPollInterval: runs take minutes; a check every 10 s reports the
-	// end promptly and, with conditional requests, costs nothing meanwhile.
-	defaultPollInterval = 10 * time.Second
 	// defaultWaitTimeout bounds a wait; GitHub's own job limit is 6 hours,
 	// most deployment runs finish well within one.
 	defaultWaitTimeout = time.Hour
@@ -39,7 +36,7 @@ type waitFlags struct {
 func (w *waitFlags) register(cmd *cobra.Command, timeoutFlag string) {
 	fl := cmd.Flags()
 	fl.StringVar(&w.ExpectedConclusion, "expected-conclusion", "", "fail unless the run ends with this conclusion (success, failure, cancelled, skipped, timed_out, action_required, neutral, stale)")
-	fl.StringVar(&w.PollInterval, "poll-interval", "", fmt.Sprintf("Go duration between status checks (default %s)", defaultPollInterval))
+	fl.StringVar(&w.PollInterval, "poll-interval", "", fmt.Sprintf("Go duration between status checks (default %s)", wait.DefaultPollInterval))
 	fl.DurationVar(&w.Timeout, timeoutFlag, defaultWaitTimeout, "give up waiting after this long (the run goes on)")
 }
 
@@ -146,7 +143,7 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 // waitForRun waits, bounded by timeout, showing progress on stderr.
 func waitForRun(ctx context.Context, f *Factory, client *ghclient.Client, runID int64, expected string, poll, timeout time.Duration) (*wait.Status, error) {
 	if poll <= 0 {
-		poll = defaultPollInterval
+		poll = wait.DefaultPollInterval
 	}
 	if timeout <= 0 {
 		timeout = defaultWaitTimeout

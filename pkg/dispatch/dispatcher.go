@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
+	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 )
@@ -109,7 +110,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, c *ghclient.Client, req Reque
 		return nil, failure.Final(fmt.Errorf("dispatch request needs a workflow file name without path characters and a ref"))
 	}
 	if req.Timeout <= 0 {
-		req.Timeout = 60 * time.Second
+		req.Timeout = config.DefaultRunTimeout
 	}
 	// The step's time budget: rate-limit waits and retries stay inside it.
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout+postBudget)
@@ -345,7 +346,7 @@ func (d *Dispatcher) tracker(c *ghclient.Client, req Request) *runTracker {
 	}
 	t, ok := d.trackers[key]
 	if !ok {
-		t = newRunTracker(c.Repo, req.WorkflowFile, branch, d.logf)
+		t = newRunTracker(c.Repo, req.WorkflowFile, branch)
 		d.trackers[key] = t
 	}
 	return t

@@ -73,7 +73,6 @@ type runTracker struct {
 	repo         repourl.Repository
 	workflowFile string
 	branch       string
-	logf         func(string, ...any)
 
 	// post lets one dispatch of this workflow and ref go out at a time (a
 	// one-slot semaphore, so a waiter can give up when its context ends).
@@ -98,8 +97,8 @@ type pendingDispatch struct {
 	abandoned bool
 }
 
-func newRunTracker(repo repourl.Repository, workflowFile, branch string, logf func(string, ...any)) *runTracker {
-	return &runTracker{repo: repo, workflowFile: workflowFile, branch: branch, logf: logf, known: map[int64]time.Time{}, post: make(chan struct{}, 1)}
+func newRunTracker(repo repourl.Repository, workflowFile, branch string) *runTracker {
+	return &runTracker{repo: repo, workflowFile: workflowFile, branch: branch, known: map[int64]time.Time{}, post: make(chan struct{}, 1)}
 }
 
 func (t *runTracker) acquirePost(ctx context.Context) error {
@@ -118,22 +117,12 @@ func (t *runTracker) claim(id int64) { t.known[id] = time.Now() }
 
 func (t *runTracker) enqueue(p *pendingDispatch) { t.queue = append(t.queue, p) }
 
-// waiting reports whether a dispatch still waits for its run.
-func (t *runTracker) waiting() bool {
-	for _, p := range t.queue {
-		if p.run == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // refresh lists the workflow's recent runs and hands new ones to the waiting
 // dispatches in order; new runs nobody waits for are remembered as foreign.
 // t.mu is held.
 func (t *runTracker) refresh(ctx context.Context, c *ghclient.Client, host *hostState) error {
 	t.prune()
-	if !t.waiting() {
+	if t.nextWaiting() == nil {
 		// A new series: start a fresh listing window.
 		t.floor = host.now().Add(-listingWindow).Truncate(time.Second)
 	}
@@ -156,6 +145,7 @@ func (t *runTracker) refresh(ctx context.Context, c *ghclient.Client, host *host
 	return nil
 }
 
+// nextWaiting is the oldest dispatch still waiting for its run, or nil.
 func (t *runTracker) nextWaiting() *pendingDispatch {
 	for _, p := range t.queue {
 		if p.run == nil {

@@ -132,6 +132,11 @@ func (c *Checker) Forget(client *ghclient.Client, runID int64) {
 	delete(c.cache, fmt.Sprintf("%s|%s|%d", client.Repo.APIBaseURL, client.Repo.FullName(), runID))
 }
 
+// DefaultPollInterval is Wait's pause between checks when none is given:
+// runs take minutes; a check every 10 s reports the end promptly and, with
+// conditional requests, costs nothing meanwhile.
+const DefaultPollInterval = 10 * time.Second
+
 // Options shape Wait.
 type Options struct {
 	// Expected is the conclusion to expect ("" for any).
@@ -148,7 +153,7 @@ type Options struct {
 // status; a Mismatched status comes with its final error.
 func (c *Checker) Wait(ctx context.Context, client *ghclient.Client, runID int64, opts Options) (*Status, error) {
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = 10 * time.Second
+		opts.PollInterval = DefaultPollInterval
 	}
 	defer c.Forget(client, runID)
 	var last *Status
