@@ -22,6 +22,7 @@ require (
 	github.com/google/go-querystring v1.2.0 // indirect
 	github.com/jferrl/go-githubauth v1.7.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2 // indirect
 	golang.org/x/image v0.24.0 // indirect
 	golang.org/x/oauth2 v0.36.0 // indirect
 	golang.org/x/text v0.22.0 // indirect
