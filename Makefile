@@ -15,13 +15,14 @@ openapi:
 test: openapi
 	$(GO) vet ./...
 	KARGO_GHA_REQUIRE_OPENAPI=1 $(GO) test -race -count=1 ./...
+	cd hack/build-image && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 demo:
 	./scripts/demo.sh
 
 # The container image, as a tarball (docker load / crane push / skopeo copy).
 image:
-	$(GO) run ./hack/build-image -out dist/kargo-gha-image.tar -tag ghcr.io/kargo-gha/kargo-gha:dev
+	cd hack/build-image && $(GO) run . -out ../../dist/kargo-gha-image.tar -tag ghcr.io/kargo-gha/kargo-gha:dev
 
 # Kargo's promotion engine running these steps; needs KARGO_SRC.
 kargo-test:

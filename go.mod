@@ -4,7 +4,6 @@ go 1.26.0
 
 require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
-	github.com/google/go-containerregistry v0.20.7
 	github.com/google/go-github/v90 v90.0.0
 	github.com/jferrl/go-githubauth v1.7.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
@@ -15,13 +14,7 @@ require (
 )
 
 require (
-	github.com/containerd/stargz-snapshotter/estargz v0.18.1 // indirect
 	github.com/google/go-querystring v1.2.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/klauspost/compress v1.18.1 // indirect
-	github.com/opencontainers/go-digest v1.0.0 // indirect
-	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
-	github.com/vbatts/tar-split v0.12.2 // indirect
-	golang.org/x/sync v0.18.0 // indirect
 )

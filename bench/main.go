@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 )
 
 func main() {

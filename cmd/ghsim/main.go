@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 )
 
 func main() {

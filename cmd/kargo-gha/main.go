@@ -6,14 +6,16 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/kargo-gha/kargo-gha/internal/cli"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 )
 
-// version is set at build time: -ldflags "-X main.version=v0.1.0".
-var version = "dev"
+// version is set at build time (-ldflags "-X main.version=v0.1.0"); a
+// binary built by go install takes its module version instead.
+var version = ""
 
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -24,8 +26,21 @@ func main() {
 		cancel(cli.ErrInterrupted) // a second signal kills the process as usual
 		signal.Stop(sig)
 	}()
-	ghclient.Version = version
-	code := cli.Run(ctx, cli.NewFactory(version), os.Args[1:])
+	v := buildVersion()
+	ghclient.SetVersion(v)
+	code := cli.Run(ctx, cli.NewFactory(v), os.Args[1:])
 	cancel(nil)
 	os.Exit(code)
+}
+
+// buildVersion is the -X version, else the module version go install
+// recorded, else "dev".
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
 }

@@ -2,19 +2,17 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
-	"github.com/kargo-gha/kargo-gha/pkg/config"
-	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
-	"github.com/kargo-gha/kargo-gha/pkg/wait"
+	"github.com/kargo-gha/kargo-gha/pkg/step"
 )
 
 // DispatchOptions are the inputs of `kargo-gha dispatch`.
@@ -24,20 +22,19 @@ type DispatchOptions struct {
 	ConfigFile string
 	ConfigJSON string
 	// Overrides, applied over the configuration when set.
-	RepoURL      string
-	WorkflowFile string
-	Ref          string
-	Inputs       []string
-	Timeout      int
-	Insecure     bool
-	AllowHTTP    bool
-	Credentials  credentialFlags
+	RepoURL          string
+	WorkflowFile     string
+	Ref              string
+	Inputs           []string
+	Timeout          time.Duration
+	Insecure         bool
+	AllowHTTP        bool
+	CorrelationInput string
+	CorrelationID    string
+	Credentials      credentialFlags
 	// AndWait makes dispatch wait for the run (--wait).
 	AndWait bool
 	Wait    waitFlags
-
-	// set reports whether a flag was given on the command line.
-	set func(name string) bool
 }
 
 // NewCmdDispatch builds `kargo-gha dispatch`. runF replaces the work in
@@ -54,27 +51,34 @@ The configuration is the step's config block (current or v1.8 format), from
 --config (YAML or JSON file, "-" for stdin) or --config-json; flags complete or
 override it. Credentials, the first that applies: a Kargo Git-credential Secret
 for the repository in --credentials-file (for a v1.8 configuration, the Secret
-named by credentials.secretName); GITHUB_TOKEN or GH_TOKEN; GITHUB_APP_CLIENT_ID
+named by credentials.secretName); GH_TOKEN or GITHUB_TOKEN; GITHUB_APP_CLIENT_ID
 or GITHUB_APP_ID with GITHUB_APP_INSTALLATION_ID and GITHUB_APP_PRIVATE_KEY or
 GITHUB_APP_PRIVATE_KEY_FILE.
 
-When GitHub does not name the run in its answer, the run is found by listing
-the workflow's runs for up to the configured timeout.`,
+The dispatch is sent at most once. When GitHub does not name the run in its
+answer, the run is found by listing the workflow's runs for up to --timeout;
+with --correlation-input, by the key that input carries into the run's title.
+Exit codes: 0 the run was created and printed; 1 failure (after a dispatch
+that may have started a run, the message says where to look); 75 nothing was
+dispatched and a retry may succeed; 130 interrupted.`,
 		Example: `  # From flags, with a token in the environment
-  GITHUB_TOKEN=... kargo-gha dispatch --repo-url https://github.com/myorg/my-app \
+  GH_TOKEN=... kargo-gha dispatch --repo-url https://github.com/myorg/my-app \
     --workflow-file deploy.yml --ref main --input environment=prod --input image_tag=1.10
 
   # From a step's config block, credentials from Kargo Secret manifests
   kargo-gha dispatch --config step.yaml --credentials-file secrets.yaml
 
+  # Exact attribution on any host: the workflow declares the input dispatch_key
+  # and has run-name: Deploy ${{ inputs.dispatch_key }}
+  kargo-gha dispatch --config step.yaml --correlation-input dispatch_key
+
   # Dispatch, then wait for the run to succeed
   kargo-gha dispatch --config step.yaml --wait --expected-conclusion success
 
-  # In a Kargo custom step: config passed through, runID read from $KARGO_OUTPUT
-  kargo-gha dispatch --config-json '${{ toJson(config) }}'`,
+  # In a Kargo custom step: the step config passed through, runID read from $KARGO_OUTPUT
+  kargo-gha dispatch --config-json '${{ toJSON(config.step) }}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.set = func(name string) bool { return cmd.Flags().Changed(name) }
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -88,15 +92,21 @@ the workflow's runs for up to the configured timeout.`,
 	fl.StringVar(&opts.WorkflowFile, "workflow-file", "", "workflow file name in .github/workflows (deploy.yml)")
 	fl.StringVar(&opts.Ref, "ref", "", "branch or tag to run the workflow on")
 	fl.StringArrayVar(&opts.Inputs, "input", nil, "workflow input as key=value (repeatable; the value is sent as a string)")
-	fl.IntVar(&opts.Timeout, "timeout", 0, "seconds to wait for the run to appear when GitHub does not name it (default 60, max 300)")
+	fl.Var(durationValue{&opts.Timeout}, "timeout", "how long to look for the run when GitHub does not name it: seconds (120) or a duration (2m); default 60s, max 300s")
 	fl.BoolVar(&opts.Insecure, "insecure-skip-tls-verify", false, "skip TLS verification of the GitHub API (test servers only)")
 	fl.BoolVar(&opts.AllowHTTP, "allow-http", false, "allow plain-text http:// repository URLs (the token crosses the network unencrypted)")
+	fl.StringVar(&opts.CorrelationInput, "correlation-input", "", "workflow input that receives a unique key; with ${{ inputs.NAME }} in the workflow's run-name the run is found by it, exactly")
+	fl.StringVar(&opts.CorrelationID, "correlation-id", "", "the key to put into --correlation-input (8-64 letters, digits, '.', '_', '-'); default: a random one")
 	fl.StringVar(&opts.Credentials.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
 	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
 	fl.BoolVar(&opts.AndWait, "wait", false, "then wait for the run to finish, as gha-wait-for-workflow does, and add its conclusion to the output")
 	opts.Wait.register(cmd, "wait-timeout")
 	return cmd
 }
+
+// correlationID is what --correlation-id accepts: long enough to be unique
+// in a run title, made of characters that end a word there.
+var correlationID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{7,63}$`)
 
 // stepConfig merges the configuration file and the flags into the step's
 // config map.
@@ -105,20 +115,27 @@ func (o *DispatchOptions) stepConfig() (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.RepoURL != "" {
-		cfg["repoURL"] = o.RepoURL
+	for k, v := range map[string]string{"repoURL": o.RepoURL, "workflowFile": o.WorkflowFile, "ref": o.Ref, "correlationInput": o.CorrelationInput} {
+		if v != "" {
+			cfg[k] = v
+		}
 	}
-	if o.WorkflowFile != "" {
-		cfg["workflowFile"] = o.WorkflowFile
-	}
-	if o.Ref != "" {
-		cfg["ref"] = o.Ref
-	}
-	if o.set != nil && o.set("timeout") {
-		cfg["timeout"] = o.Timeout
+	if o.Timeout > 0 {
+		if o.Timeout%time.Second != 0 {
+			return nil, failure.Final(fmt.Errorf("--timeout %s must be a whole number of seconds", o.Timeout))
+		}
+		cfg["timeout"] = int64(o.Timeout / time.Second)
 	}
 	if o.Insecure {
 		cfg["insecureSkipTLSVerify"] = true
+	}
+	if o.CorrelationID != "" {
+		if !correlationID.MatchString(o.CorrelationID) {
+			return nil, failure.Final(fmt.Errorf("--correlation-id %q must be 8 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", o.CorrelationID))
+		}
+		if cfg["correlationInput"] == nil {
+			return nil, failure.Final(errors.New("--correlation-id needs --correlation-input (or correlationInput in the configuration): the input the key travels in"))
+		}
 	}
 	if len(o.Inputs) > 0 {
 		inputs, _ := cfg["inputs"].(map[string]any)
@@ -143,79 +160,83 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 	if err != nil {
 		return err
 	}
-	urlOpts := repourl.Options{AllowHTTP: o.AllowHTTP}
-	cfg, err := config.ParseDispatch(raw, urlOpts)
-	if err != nil {
-		return failure.Final(err)
-	}
-	client, creds, err := stepClient(f, o.Credentials, cfg.RepoURL, cfg.Legacy, cfg.InsecureSkipTLSVerify, urlOpts, cfg.CurrentFormat)
+	out, err := newOutput(f)
 	if err != nil {
 		return err
 	}
-	progress(f, "dispatching %s on %s in %s (credentials: %s)", cfg.WorkflowFile, cfg.Ref, client.Repo.WebURL(), creds.Source)
-	d := f.Dispatcher
-	if d.Logf == nil {
-		d.Logf = func(format string, args ...any) { progress(f, format, args...) }
-	}
-	res, err := d.Dispatch(ctx, client, dispatch.Request{
-		WorkflowFile: cfg.WorkflowFile, Ref: cfg.Ref, Inputs: cfg.Inputs, Timeout: cfg.Timeout,
-	})
+	look, err := newLookups(f, o.Credentials)
 	if err != nil {
 		return err
 	}
-	progress(f, "run %d: %s", res.RunID, res.HTMLURL)
-	out := &output{}
-	out.set("runID", res.RunID)
-	if res.RunURL != "" {
-		out.set("runURL", res.RunURL)
+	r := f.Runner.WithURLOptions(repourl.Options{AllowHTTP: o.AllowHTTP})
+	sc := &step.Context{
+		Alias: "dispatch", Config: raw, Credentials: look.git, LegacyCredentials: look.legacy,
+		CorrelationKey: o.CorrelationID, Logf: func(format string, args ...any) { progress(f, format, args...) },
 	}
-	if res.HTMLURL != "" {
-		out.set("htmlURL", res.HTMLURL)
+	res, stopped, err := drive(ctx, r.Dispatch, sc, time.Second, nil)
+	if stopped {
+		return dispatchStopped(ctx, res)
 	}
-	if !o.AndWait {
-		return emit(f, out)
+	if err != nil {
+		return err
 	}
-	return o.waitAfterDispatch(ctx, client, res.RunID, out)
-}
-
-// waitAfterDispatch waits for the dispatched run. Whatever happens, the run
-// ID is printed and every failure is final: the dispatch happened, and a
-// retry of the whole command would start a second run.
-func (o *DispatchOptions) waitAfterDispatch(ctx context.Context, client *ghclient.Client, runID int64, out *output) error {
-	f := o.Factory
-	var poll time.Duration
-	if o.Wait.PollInterval != "" {
-		var err error
-		if poll, err = time.ParseDuration(o.Wait.PollInterval); err != nil || poll < config.MinPollInterval {
-			_ = emit(f, out)
-			return failure.Final(fmt.Errorf("--poll-interval %q must be a Go duration of at least %s", o.Wait.PollInterval, config.MinPollInterval))
+	progress(f, "%s", res.Message)
+	for _, k := range []string{"runID", "runURL", "htmlURL", "correlationKey"} {
+		if v, ok := res.Output[k]; ok && v != "" {
+			out.set(k, v)
 		}
 	}
-	st, err := waitForRun(ctx, f, client, runID, o.Wait.ExpectedConclusion, poll, o.Wait.Timeout)
-	if st != nil && st.Outcome != wait.Running {
-		out.set("conclusion", st.Conclusion)
+	if !o.AndWait {
+		return out.emit()
 	}
-	if emitErr := emit(f, out); err == nil {
-		return emitErr
+	return o.waitAfterDispatch(ctx, r, raw, look, out)
+}
+
+// dispatchStopped explains a dispatch stopped by a signal (or the caller's
+// deadline): what may exist, and where to look.
+func dispatchStopped(ctx context.Context, last step.Result) error {
+	state, _ := last.Output["dispatch"].(map[string]any)
+	cause := context.Cause(ctx)
+	if sent, _ := state["maybeSent"].(bool); sent {
+		when, _ := state["sentAt"].(string)
+		if when == "" {
+			when, _ = state["intentAt"].(string)
+		}
+		msg := fmt.Sprintf("stopped (%v) after the dispatch was sent at %s, before its run was found: %s; a run may exist: check the workflow's runs before dispatching again", cause, when, last.Message)
+		if key, _ := state["key"].(string); key != "" {
+			msg += " (its title carries " + key + ")"
+		}
+		return failure.Final(errors.New(msg))
 	}
-	if failure.IsFinal(err) {
+	return failure.Transient(fmt.Errorf("stopped (%v) before anything was dispatched", cause))
+}
+
+// waitAfterDispatch waits for the dispatched run. Whatever happens the run
+// ID is printed, and every failure is final: the dispatch happened, and a
+// retry of the whole command would start a second run.
+func (o *DispatchOptions) waitAfterDispatch(ctx context.Context, r *step.Runner, dispatchCfg map[string]any, look *lookups, out *output) error {
+	f := o.Factory
+	cfg := map[string]any{"runID": out.values["runID"]}
+	for _, k := range []string{"repoURL", "owner", "repo", "credentials", "insecureSkipTLSVerify"} {
+		if v, ok := dispatchCfg[k]; ok {
+			cfg[k] = v
+		}
+	}
+	if err := o.Wait.apply(cfg); err != nil {
+		_ = out.emit()
 		return err
 	}
-	return failure.Final(fmt.Errorf("%w; run %d was dispatched: wait for it with kargo-gha wait, do not dispatch again", err, runID))
-}
-
-func warnLegacy(f *Factory, current map[string]any) {
-	b, _ := yaml.Marshal(current)
-	fmt.Fprintf(f.IO.ErrOut, "warning: this configuration uses the v1.8 format (owner, repo, credentials), removed in Kargo v1.9. "+
-		"The equivalent current configuration is below; its credentials come from a Kargo Git-credential Secret for repoURL:\n%s",
-		indent(string(b), "  "))
-}
-
-func indent(s, prefix string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
-}
-
-func progress(f *Factory, format string, args ...any) {
-	fmt.Fprintf(f.IO.ErrOut, format+"\n", args...)
+	res, err := waitForRun(ctx, f, r, cfg, look, o.Wait.Timeout)
+	for _, k := range []string{"conclusion", "runAttempt", "failedJobs"} {
+		if v, ok := res.Output[k]; ok {
+			out.set(k, v)
+		}
+	}
+	if emitErr := out.emit(); err == nil {
+		return emitErr
+	}
+	if res.Status == step.StatusFailed {
+		return err // the run finished the wrong way: the message says how
+	}
+	return failure.Final(fmt.Errorf("%w; run %v was dispatched: wait for it with kargo-gha wait, do not dispatch again", err, out.values["runID"]))
 }

@@ -12,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/internal/simtest"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
+	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+	"github.com/kargo-gha/kargo-gha/pkg/step"
+	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )
 
 const testToken = "ghp_cli_test_token_abcdef"
@@ -48,11 +51,17 @@ func (f *cliFixture) runCtx(t *testing.T, ctx context.Context, args ...string) i
 	fac := &Factory{
 		IO:         IOStreams{In: strings.NewReader(f.stdin), Out: &f.stdout, ErrOut: &f.stderr},
 		Getenv:     func(k string) string { return f.env[k] },
-		Pool:       simtest.Pool(f.sim),
-		Dispatcher: &dispatch.Dispatcher{},
-		Version:    "test",
+		Runner:  testRunner(simtest.Pool(f.sim)),
+		Version: "test",
 	}
 	return Run(ctx, fac, args)
+}
+
+// testRunner is the command's Runner on the simulator, with a short settle
+// time for attribution by listing.
+func testRunner(pool *ghclient.Pool) *step.Runner {
+	return &step.Runner{Clients: pool, Dispatcher: &dispatch.Dispatcher{Settle: 300 * time.Millisecond}, Checker: &wait.Checker{}, CallTimeout: cliCallTimeout,
+		NotFoundGrace: 2 * time.Second}
 }
 
 func writeFile(t *testing.T, name, content string) string {
@@ -149,7 +158,8 @@ stringData:
 	if code := f.run(t, "dispatch", "--config", "-", "--credentials-file", secrets); code != 0 {
 		t.Fatalf("exit %d: %s", code, f.stderr.String())
 	}
-	for _, want := range []string{"warning: this configuration uses the v1.8 format", "repoURL: " + f.sim.RepoURL("myorg", "my-app"), "workflowFile: deploy.yml"} {
+	// The same warning as in Kargo: the step layer's message.
+	for _, want := range []string{"the v1.8 configuration format (owner, repo, credentials) is deprecated", "use repoURL: " + f.sim.RepoURL("myorg", "my-app")} {
 		if !strings.Contains(f.stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, f.stderr.String())
 		}
@@ -170,14 +180,14 @@ func TestExitCodes(t *testing.T) {
 		{"missing workflow", []string{"dispatch", "--repo-url", repoURL, "--workflow-file", "gone.yml", "--ref", "main"}, ExitFinal, "404"},
 		{"bad input flag", []string{"dispatch", "--repo-url", repoURL, "--workflow-file", "deploy.yml", "--ref", "main", "--input", "novalue"}, ExitFinal, "key=value"},
 		{"http refused", []string{"dispatch", "--repo-url", "http://ghe.example.com/o/r", "--workflow-file", "deploy.yml", "--ref", "main"}, ExitFinal, "plain http"},
-		{"server error", []string{"dispatch", "--repo-url", repoURL, "--workflow-file", "deploy.yml", "--ref", "main"}, ExitTransient, "503"},
+		{"rate limited", []string{"dispatch", "--repo-url", repoURL, "--workflow-file", "deploy.yml", "--ref", "main", "--timeout", "2"}, ExitTransient, "nothing was dispatched"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.code == ExitTransient {
-				// 503s on every try (4) of the listing before the dispatch:
-				// nothing was dispatched, so a retry is safe.
-				f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", Status: 503, Times: 4})
+				// A rate limit beyond the budget: GitHub did not act, so a
+				// retry is safe.
+				f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", SecondaryRateLimit: time.Minute, Times: 1})
 			}
 			before := f.sim.Stats().Requests
 			code := f.run(t, tt.args...)
@@ -218,7 +228,7 @@ func TestFlagParsingWithoutWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	inputs := cfg["inputs"].(map[string]any)
-	if cfg["repoURL"] != "https://github.com/o/r" || inputs["a"] != "1" || inputs["b"] != "x=y" || cfg["timeout"] != 90 || cfg["insecureSkipTLSVerify"] != true {
+	if cfg["repoURL"] != "https://github.com/o/r" || inputs["a"] != "1" || inputs["b"] != "x=y" || cfg["timeout"] != int64(90) || cfg["insecureSkipTLSVerify"] != true {
 		t.Fatalf("config %v", cfg)
 	}
 }

@@ -1,14 +1,16 @@
 // Package cli wires the kargo-gha command line: flags, files and
-// environment in; JSON, KARGO_OUTPUT lines and exit codes out. The work
-// itself is done by the packages under pkg/.
+// environment in; JSON, KARGO_OUTPUT lines and exit codes out. The steps
+// themselves are pkg/step's, the same the Kargo module runs: this package
+// supplies credential lookups from --credentials-file and the environment,
+// and calls a step again while it is Running.
 package cli
 
 import (
 	"io"
 	"os"
+	"time"
 
-	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+	"github.com/kargo-gha/kargo-gha/pkg/step"
 )
 
 // Exit codes.
@@ -17,11 +19,17 @@ const (
 	// ExitFinal: retrying cannot help (bad configuration, refused
 	// credentials, missing workflow, a dispatch whose outcome is unknown).
 	ExitFinal = 1
-	// ExitTransient: a later retry may succeed (EX_TEMPFAIL).
+	// ExitTransient: nothing was dispatched, and a later retry may succeed
+	// (EX_TEMPFAIL).
 	ExitTransient = 75
 	// ExitInterrupted: stopped by SIGINT or SIGTERM.
 	ExitInterrupted = 130
 )
+
+// cliCallTimeout bounds one GitHub round trip on the command line, where
+// no reconcile worker is held: GitHub answers a dispatch with run details
+// once the run exists, which can take seconds.
+const cliCallTimeout = 30 * time.Second
 
 // IOStreams are the command's standard streams.
 type IOStreams struct {
@@ -34,20 +42,20 @@ type IOStreams struct {
 type Factory struct {
 	IO     IOStreams
 	Getenv func(string) string
-	// Pool builds GitHub clients (tests point it at the simulator's CA).
-	Pool *ghclient.Pool
-	// Dispatcher is shared by every dispatch of the process.
-	Dispatcher *dispatch.Dispatcher
-	Version    string
+	// Runner runs the steps; its client pool, dispatcher and checker serve
+	// every call of the process.
+	Runner  *step.Runner
+	Version string
 }
 
 // NewFactory is the factory of the real command.
 func NewFactory(version string) *Factory {
+	r := step.NewRunner()
+	r.CallTimeout = cliCallTimeout
 	return &Factory{
-		IO:         IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr},
-		Getenv:     os.Getenv,
-		Pool:       &ghclient.Pool{},
-		Dispatcher: dispatch.Default,
-		Version:    version,
+		IO:      IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr},
+		Getenv:  os.Getenv,
+		Runner:  r,
+		Version: version,
 	}
 }

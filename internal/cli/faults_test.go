@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/internal/simtest"
-	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
 )
 
 var updateDocs = flag.Bool("update-docs", false, "rewrite the fault matrix in docs/reliability.md")
@@ -46,27 +45,25 @@ var faultMatrix = []faultRow{
 	{name: "token-dropped-once", phase: "token exchange", fault: "connection dropped once", sees: "nothing: retried with backoff", faults: []*ghsim.Fault{{Route: "token", Drop: true, Times: 1}}, wantRuns: 1},
 	{name: "token-5xx-always", phase: "token exchange", fault: "502 on every try", sees: "`obtaining a GitHub token … 502`; retry is safe", faults: []*ghsim.Fault{{Route: "token", Status: 502}}, wantExit: ExitTransient, wantMsg: "obtaining a GitHub token"},
 	{name: "token-secondary-limit", phase: "token exchange", fault: "secondary rate limit, Retry-After 1 s", sees: "nothing: waited 1 s", faults: []*ghsim.Fault{{Route: "token", SecondaryRateLimit: time.Second, Times: 1}}, wantRuns: 1},
-	{name: "dispatch-5xx-before-action", phase: "dispatch", fault: "502, GitHub did not act", sees: "nothing: no run appeared in the adoption window, dispatched once more", faults: []*ghsim.Fault{{Route: "dispatch", Status: 502, Times: 1}}, wantRuns: 1},
-	{name: "dispatch-5xx-after-action", phase: "dispatch", fault: "502, GitHub did act", sees: "nothing: the run it created is found and adopted", faults: []*ghsim.Fault{{Route: "dispatch", Status: 502, AfterAction: true, Times: 1}}, wantRuns: 1},
-	{name: "dispatch-dropped-after-action", phase: "dispatch", fault: "connection dropped after GitHub acted", sees: "nothing: the run is adopted", faults: []*ghsim.Fault{{Route: "dispatch", Drop: true, AfterAction: true, Times: 1}}, wantRuns: 1},
-	{name: "dispatch-dropped-always", phase: "dispatch", fault: "connection dropped on every try, GitHub did not act", sees: "`… may have started a run anyway … check …/actions before retrying`", faults: []*ghsim.Fault{{Route: "dispatch", Drop: true}}, wantExit: ExitFinal, wantMsg: "before retrying"},
+	{name: "dispatch-5xx-before-action", phase: "dispatch", fault: "502, GitHub did not act", sees: "`… GitHub answered 502 … its run did not appear within 3s; a run may still start: check …/actions/workflows/deploy.yml for runs created since <time> before dispatching again`; never sent twice", faults: []*ghsim.Fault{{Route: "dispatch", Status: 502, Times: 1}}, wantExit: ExitFinal, wantMsg: "before dispatching again"},
+	{name: "dispatch-5xx-after-action", phase: "dispatch", fault: "502, GitHub did act", sees: "nothing: the run it created is found, nothing sent again", faults: []*ghsim.Fault{{Route: "dispatch", Status: 502, AfterAction: true, Times: 1}}, wantRuns: 1},
+	{name: "dispatch-dropped-after-action", phase: "dispatch", fault: "connection dropped after GitHub acted", sees: "nothing: the run is found, nothing sent again", faults: []*ghsim.Fault{{Route: "dispatch", Drop: true, AfterAction: true, Times: 1}}, wantRuns: 1},
+	{name: "dispatch-dropped-always", phase: "dispatch", fault: "connection dropped, GitHub did not act", sees: "`… a run may still start: check …/actions/workflows/deploy.yml … before dispatching again`; one POST", faults: []*ghsim.Fault{{Route: "dispatch", Drop: true}}, wantExit: ExitFinal, wantMsg: "before dispatching again"},
 	{name: "dispatch-secondary-limit", phase: "dispatch", fault: "secondary rate limit, Retry-After 1 s", sees: "nothing: waited 1 s, then dispatched", faults: []*ghsim.Fault{{Route: "dispatch", SecondaryRateLimit: time.Second, Times: 1}}, wantRuns: 1},
 	{name: "dispatch-secondary-limit-too-long", phase: "dispatch", fault: "secondary rate limit, Retry-After 10 min", sees: "`… secondary rate limit was hit; retry after 10m0s`; retry is safe", faults: []*ghsim.Fault{{Route: "dispatch", SecondaryRateLimit: 10 * time.Minute}}, wantExit: ExitTransient, wantMsg: "secondary rate limit"},
 	{name: "dispatch-primary-limit", phase: "dispatch", fault: "primary rate limit exhausted (resets in an hour)", sees: "`… primary rate limit is exhausted …; it resets at <time>`; retry after the reset", faults: []*ghsim.Fault{{Route: "dispatch", PrimaryRateLimit: true}}, wantExit: ExitTransient, wantMsg: "it resets at"},
 	{name: "dispatch-404", phase: "dispatch", fault: "404 (workflow missing)", sees: "`… 404 Not Found: check that .github/workflows/gone.yml exists …`", args: []string{"--workflow-file", "gone.yml"}, wantExit: ExitFinal, wantMsg: "404"},
 	{name: "listing-5xx-3x", phase: "run lookup (204 answers)", fault: "503 three times", sees: "nothing: retried with backoff", answer: ghsim.AnswerNoContent, ghes: true, faults: []*ghsim.Fault{{Route: "list-runs", Status: 503, Times: 3}}, wantRuns: 1},
 	{name: "listing-dropped-twice", phase: "run lookup (204 answers)", fault: "connection dropped twice", sees: "nothing: retried", answer: ghsim.AnswerNoContent, ghes: true, faults: []*ghsim.Fault{{Route: "list-runs", Drop: true, Times: 2}}, wantRuns: 1},
-	{name: "listing-5xx-before-dispatch", phase: "run lookup (204 answers)", fault: "503 on every listing, from the one before the dispatch on", sees: "`listing runs … 503`; nothing was dispatched, retry is safe", answer: ghsim.AnswerNoContent, ghes: true,
-		faults: []*ghsim.Fault{{Route: "list-runs", Status: 503}}, wantExit: ExitTransient, wantMsg: "503"},
-	{name: "listing-5xx-after-dispatch", phase: "run lookup (204 answers)", fault: "503 on every listing after the dispatch", sees: "`… no new workflow_dispatch run appeared within 2s … the run may still start: check … before dispatching again`", answer: ghsim.AnswerNoContent, ghes: true,
-		faults: []*ghsim.Fault{{Route: "list-runs", Status: 503, Skip: 1}}, args: []string{"--timeout", "2"}, wantExit: ExitFinal, wantMsg: "run may still start", wantRuns: 1},
+	{name: "listing-5xx-after-dispatch", phase: "run lookup (204 answers)", fault: "503 on every listing after the dispatch", sees: "`… its run did not appear within 3s; last listing error: … 503 …; a run may still start: check … before dispatching again`", answer: ghsim.AnswerNoContent, ghes: true,
+		faults: []*ghsim.Fault{{Route: "list-runs", Status: 503}}, wantExit: ExitFinal, wantMsg: "run may still start", wantRuns: 1},
 	{name: "wait-5xx-3x", phase: "wait", fault: "502 three times", sees: "nothing: retried", faults: []*ghsim.Fault{{Route: "get-run", Status: 502, Times: 3}}, wantRuns: 1},
 	{name: "wait-dropped-twice", phase: "wait", fault: "connection dropped twice", sees: "nothing: retried", faults: []*ghsim.Fault{{Route: "get-run", Drop: true, Times: 2}}, wantRuns: 1},
-	{name: "wait-5xx-always", phase: "wait", fault: "503 on every check", sees: "`stopped waiting … (the wait timeout of 3s passed) … run N was dispatched: … do not dispatch again`; the run ID is on stdout", faults: []*ghsim.Fault{{Route: "get-run", Status: 503}},
+	{name: "wait-5xx-always", phase: "wait", fault: "503 on every check", sees: "Running with backed-off checks, then `stopped waiting (the wait timeout of 3s passed); the run goes on … run N was dispatched: … do not dispatch again`; the run ID is on stdout", faults: []*ghsim.Fault{{Route: "get-run", Status: 503}},
 		args: []string{"--wait-timeout", "3s"}, wantExit: ExitFinal, wantMsg: "do not dispatch again", wantRuns: 1},
-	{name: "wait-primary-limit", phase: "wait", fault: "primary rate limit exhausted (resets in an hour)", sees: "`stopped waiting … (last check failed: … primary rate limit is exhausted …; it resets at <time>)`; the run ID is on stdout", faults: []*ghsim.Fault{{Route: "get-run", PrimaryRateLimit: true}},
-		args: []string{"--wait-timeout", "3s"}, wantExit: ExitFinal, wantMsg: "it resets at", wantRuns: 1},
-	{name: "wait-unexpected-conclusion", phase: "wait", fault: "run ends with failure", sees: "`workflow run N finished with conclusion \"failure\", expected \"success\": <html_url>`", conclusion: "failure", wantExit: ExitFinal, wantMsg: `expected "success"`, wantRuns: 1},
+	{name: "wait-primary-limit", phase: "wait", fault: "primary rate limit exhausted (resets in an hour)", sees: "`stopped waiting … the run goes on: GitHub's rate limit … checking run N again in 1h…`; the run ID is on stdout", faults: []*ghsim.Fault{{Route: "get-run", PrimaryRateLimit: true}},
+		args: []string{"--wait-timeout", "3s"}, wantExit: ExitFinal, wantMsg: "rate limit", wantRuns: 1},
+	{name: "wait-unexpected-conclusion", phase: "wait", fault: "run ends with failure", sees: "`run N finished \"failure\" (expected \"success\"): job \"build\" failed at step 1 \"Run the build\": <job URL>`", conclusion: "failure", wantExit: ExitFinal, wantMsg: `job "build" failed at step 1`, wantRuns: 1},
 }
 
 func TestFaultMatrix(t *testing.T) {
@@ -133,12 +130,11 @@ func runFaultRow(t *testing.T, row faultRow, key *rsa.PrivateKey, keyPEM string)
 		Getenv: func(k string) string {
 			return map[string]string{"GITHUB_APP_CLIENT_ID": "Iv23liFaultMatrix", "GITHUB_APP_INSTALLATION_ID": "99", "GITHUB_APP_PRIVATE_KEY": keyPEM, "KARGO_OUTPUT": kargoOut}[k]
 		},
-		Pool:       simtest.Pool(sim),
-		Dispatcher: &dispatch.Dispatcher{AdoptWindow: 2 * time.Second},
-		Version:    "test",
+		Runner:  testRunner(simtest.Pool(sim)),
+		Version: "test",
 	}
 	args := append([]string{"dispatch", "--repo-url", repoURL, "--workflow-file", "deploy.yml", "--ref", "main", "--input", "environment=prod",
-		"--wait", "--expected-conclusion", "success", "--poll-interval", "1s"}, row.args...)
+		"--timeout", "3", "--wait", "--expected-conclusion", "success", "--poll-interval", "1s"}, row.args...)
 	code := Run(context.Background(), fac, args)
 	written, _ := os.ReadFile(kargoOut)
 	out := stdout.String() + stderr.String() + string(written)

@@ -199,7 +199,16 @@ func legacySecrets(path string) ([]credentials.Secret, error) {
 	if path == "" {
 		return nil, nil
 	}
-	return credentialFlags{File: path}.loadSecrets()
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, failure.Final(fmt.Errorf("reading --credentials-file: %w", err))
+	}
+	defer fh.Close()
+	secrets, err := credentials.ParseSecrets(fh)
+	if err != nil {
+		return nil, failure.Final(fmt.Errorf("reading --credentials-file %s: %w", path, err))
+	}
+	return secrets, nil
 }
 
 // writeAtomically replaces path with data, keeping its mode: a reader sees

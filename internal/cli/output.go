@@ -14,8 +14,24 @@ const EnvKargoOutput = "KARGO_OUTPUT"
 
 // output is a step's output, in a stable key order.
 type output struct {
+	f      *Factory
 	keys   []string
 	values map[string]any
+}
+
+// newOutput checks, before any work is done, that $KARGO_OUTPUT (when set)
+// can be written: finding out after a dispatch would lose its run ID.
+func newOutput(f *Factory) (*output, error) {
+	if path := f.Getenv(EnvKargoOutput); path != "" {
+		fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, failure.Final(fmt.Errorf("%s cannot be written, so nothing was done: %w", EnvKargoOutput, err))
+		}
+		if err := fh.Close(); err != nil {
+			return nil, failure.Final(fmt.Errorf("%s cannot be written, so nothing was done: %w", EnvKargoOutput, err))
+		}
+	}
+	return &output{f: f}, nil
 }
 
 func (o *output) set(key string, v any) {
@@ -51,7 +67,8 @@ func (o *output) MarshalJSON() ([]byte, error) {
 
 // emit prints the output as one JSON object on stdout and appends key=value
 // lines to $KARGO_OUTPUT when it is set (heredoc form for multi-line values).
-func emit(f *Factory, o *output) error {
+func (o *output) emit() error {
+	f := o.f
 	b, err := json.Marshal(o)
 	if err != nil {
 		return err
@@ -65,7 +82,11 @@ func emit(f *Factory, o *output) error {
 	}
 	var lines strings.Builder
 	for _, k := range o.keys {
-		v := fmt.Sprint(o.values[k])
+		v, ok := o.values[k].(string)
+		if !ok {
+			j, _ := json.Marshal(o.values[k])
+			v = string(j)
+		}
 		if strings.ContainsAny(v, "\r\n") {
 			delim := "KARGO_GHA_EOF"
 			for strings.Contains(v, delim) {
@@ -77,12 +98,14 @@ func emit(f *Factory, o *output) error {
 		fmt.Fprintf(&lines, "%s=%s\n", k, v)
 	}
 	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err == nil {
+		_, err = fh.WriteString(lines.String())
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if err != nil {
-		return failure.Final(fmt.Errorf("writing %s: %w", EnvKargoOutput, err))
+		return failure.Final(fmt.Errorf("writing %s failed (%w) after the work was done; the output printed on stdout above is the step's: %s", EnvKargoOutput, err, b))
 	}
-	if _, err := fh.WriteString(lines.String()); err != nil {
-		fh.Close()
-		return failure.Final(fmt.Errorf("writing %s: %w", EnvKargoOutput, err))
-	}
-	return fh.Close()
+	return nil
 }

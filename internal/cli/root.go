@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kargo-gha/kargo-gha/internal/safetext"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 )
 
@@ -55,7 +56,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(f.IO.ErrOut, "error: "+oneLine(err.Error()))
+	fmt.Fprintln(f.IO.ErrOut, "error: "+oneLine(safetext.Clean(err.Error())))
 	if errors.Is(context.Cause(ctx), ErrInterrupted) {
 		return ExitInterrupted
 	}

@@ -4,40 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/pkg/step"
 	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )
 
-const (
-	// defaultWaitTimeout bounds a wait; GitHub's own job limit is 6 hours,
-	// most deployment runs finish well within one.
-	defaultWaitTimeout = time.Hour
-)
-
-// ErrInterrupted is the cause of a context ended by SIGINT or SIGTERM.
-var ErrInterrupted = errors.New("interrupted")
+// defaultWaitTimeout bounds a wait; GitHub's own job limit is 6 hours,
+// most deployment runs finish well within one.
+const defaultWaitTimeout = time.Hour
 
 // waitFlags are the flags shared by `wait` and `dispatch --wait`.
 type waitFlags struct {
 	ExpectedConclusion string
-	PollInterval       string
+	PollInterval       time.Duration
 	Timeout            time.Duration
 }
 
 func (w *waitFlags) register(cmd *cobra.Command, timeoutFlag string) {
 	fl := cmd.Flags()
 	fl.StringVar(&w.ExpectedConclusion, "expected-conclusion", "", "fail unless the run ends with this conclusion (success, failure, cancelled, skipped, timed_out, action_required, neutral, stale)")
-	fl.StringVar(&w.PollInterval, "poll-interval", "", fmt.Sprintf("Go duration between status checks (default %s)", wait.DefaultPollInterval))
-	fl.DurationVar(&w.Timeout, timeoutFlag, defaultWaitTimeout, "give up waiting after this long (the run goes on)")
+	fl.Var(durationValue{&w.PollInterval}, "poll-interval", fmt.Sprintf("time between status checks: a duration (30s) or seconds (default %s)", wait.DefaultPollInterval))
+	w.Timeout = defaultWaitTimeout
+	fl.Var(durationValue{&w.Timeout}, timeoutFlag, "give up waiting after this long, a duration (2h) or seconds; the run goes on (default 1h)")
+}
+
+// apply puts the flags into a wait step config.
+func (w *waitFlags) apply(cfg map[string]any) error {
+	if w.ExpectedConclusion != "" {
+		cfg["expectedConclusion"] = w.ExpectedConclusion
+	}
+	if w.PollInterval > 0 {
+		cfg["pollInterval"] = w.PollInterval.String()
+	}
+	return nil
 }
 
 // WaitOptions are the inputs of `kargo-gha wait`.
@@ -60,13 +64,15 @@ func NewCmdWait(f *Factory, runF func(context.Context, *WaitOptions) error) *cob
 		Use:   "wait",
 		Short: "Wait for a GitHub Actions workflow run to finish and check its conclusion",
 		Long: `Wait for a workflow run, as the gha-wait-for-workflow promotion step does, and
-print {"conclusion": ..., "runID": ..., "htmlURL": ...} on stdout.
+print {"runID": ..., "conclusion": ..., "htmlURL": ..., "runAttempt": ...} on stdout.
 
 The run is checked every --poll-interval with conditional requests: while it
-does not change, GitHub answers 304, which costs no rate limit. With
---expected-conclusion, any other conclusion is a failure (exit 1). Giving up
-after --timeout, or on Ctrl-C, leaves the run going (exit 75, or 130 when
-interrupted).`,
+does not change, GitHub answers 304, which costs no rate limit. A run waiting
+for a protected environment shows which one and who may approve it. With
+--expected-conclusion, any other conclusion is a failure (exit 1) that names
+the failed jobs and steps. GitHub failing meanwhile (5xx, resets, rate limits)
+is ridden out for up to 15 minutes. Giving up after --timeout, or on Ctrl-C,
+leaves the run going (exit 75, or 130 when interrupted).`,
 		Example: `  kargo-gha wait --repo-url https://github.com/myorg/my-app --run-id 123456789 \
     --expected-conclusion success --poll-interval 30s
 
@@ -97,113 +103,72 @@ func (o *WaitOptions) stepConfig() (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	set := func(k, v string) {
-		if v != "" {
-			cfg[k] = v
-		}
+	if o.RepoURL != "" {
+		cfg["repoURL"] = o.RepoURL
 	}
-	set("repoURL", o.RepoURL)
-	set("runID", o.RunID)
-	set("expectedConclusion", o.Wait.ExpectedConclusion)
-	set("pollInterval", o.Wait.PollInterval)
+	if o.RunID != "" {
+		cfg["runID"] = o.RunID
+	}
 	if o.Insecure {
 		cfg["insecureSkipTLSVerify"] = true
 	}
-	return cfg, nil
+	return cfg, o.Wait.apply(cfg)
 }
 
 func runWait(ctx context.Context, o *WaitOptions) error {
 	f := o.Factory
-	raw, err := o.stepConfig()
+	cfg, err := o.stepConfig()
 	if err != nil {
 		return err
 	}
-	urlOpts := repourl.Options{AllowHTTP: o.AllowHTTP}
-	cfg, err := config.ParseWait(raw, urlOpts)
-	if err != nil {
-		return failure.Final(err)
-	}
-	client, _, err := stepClient(f, o.Credentials, cfg.RepoURL, cfg.Legacy, cfg.InsecureSkipTLSVerify, urlOpts, cfg.CurrentFormat)
+	out, err := newOutput(f)
 	if err != nil {
 		return err
 	}
-	out := &output{}
-	st, err := waitForRun(ctx, f, client, cfg.RunID, cfg.ExpectedConclusion, cfg.PollInterval, o.Wait.Timeout)
-	if st != nil && st.Outcome != wait.Running {
-		out.set("conclusion", st.Conclusion)
-		out.set("runID", st.RunID)
-		out.set("htmlURL", st.HTMLURL)
-	}
+	look, err := newLookups(f, o.Credentials)
 	if err != nil {
 		return err
 	}
-	return emit(f, out)
+	r := f.Runner.WithURLOptions(repourl.Options{AllowHTTP: o.AllowHTTP})
+	res, err := waitForRun(ctx, f, r, cfg, look, o.Wait.Timeout)
+	for _, k := range []string{"runID", "conclusion", "htmlURL", "runAttempt", "failedJobs"} {
+		if v, ok := res.Output[k]; ok {
+			out.set(k, v)
+		}
+	}
+	if err != nil {
+		if len(out.keys) > 0 {
+			_ = out.emit()
+		}
+		return err
+	}
+	return out.emit()
 }
 
-// waitForRun waits, bounded by timeout, showing progress on stderr.
-func waitForRun(ctx context.Context, f *Factory, client *ghclient.Client, runID int64, expected string, poll, timeout time.Duration) (*wait.Status, error) {
-	if poll <= 0 {
-		poll = wait.DefaultPollInterval
-	}
+// waitForRun drives the wait step until the run completes or timeout
+// passes, showing progress on stderr.
+func waitForRun(ctx context.Context, f *Factory, r *step.Runner, cfg map[string]any, look *lookups, timeout time.Duration) (step.Result, error) {
 	if timeout <= 0 {
 		timeout = defaultWaitTimeout
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the wait timeout of %s passed", timeout))
 	defer cancel()
-	p := newStatusPrinter(f.IO.ErrOut, runID)
-	defer p.done()
-	return wait.Default.Wait(ctx, client, runID, wait.Options{Expected: expected, PollInterval: poll, OnStatus: p.show})
-}
-
-// statusPrinter shows a person how the wait goes: the run's web URL once,
-// then each change of status with the time waited; on a terminal as one
-// line that updates, otherwise as plain lines a log keeps.
-type statusPrinter struct {
-	w        io.Writer
-	tty      bool
-	runID    int64
-	start    time.Time
-	last     string
-	urlShown bool
-	open     bool
-}
-
-func newStatusPrinter(w io.Writer, runID int64) *statusPrinter {
-	return &statusPrinter{w: w, tty: isTerminal(w), runID: runID, start: time.Now()}
-}
-
-func (p *statusPrinter) show(st *wait.Status) {
-	if !p.urlShown {
-		fmt.Fprintf(p.w, "waiting for run %d: %s\n", st.RunID, st.HTMLURL)
-		p.urlShown = true
+	p := newStatusPrinter(f)
+	sc := &step.Context{
+		Alias: "wait", Config: cfg, Credentials: look.git, LegacyCredentials: look.legacy,
+		Logf: func(format string, args ...any) { p.done(); progress(f, format, args...) },
 	}
-	state := st.Status
-	if st.Conclusion != "" {
-		state += " (" + st.Conclusion + ")"
+	res, stopped, err := drive(ctx, r.Wait, sc, wait.DefaultPollInterval, p.show)
+	p.done()
+	if stopped {
+		msg := fmt.Errorf("stopped waiting (%v); the run goes on: %s", context.Cause(ctx), res.Message)
+		if errors.Is(context.Cause(ctx), ErrInterrupted) {
+			return res, failure.Final(msg)
+		}
+		return res, failure.Transient(msg)
 	}
-	elapsed := time.Since(p.start).Round(time.Second)
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K[%s] run %d: %s", elapsed, st.RunID, state)
-		p.open = true
-		return
+	if err == nil {
+		progress(f, "%s", res.Message)
 	}
-	if state != p.last {
-		fmt.Fprintf(p.w, "[%s] run %d: %s\n", elapsed, st.RunID, state)
-	}
-	p.last = state
-}
-
-func (p *statusPrinter) done() {
-	if p.open {
-		fmt.Fprintln(p.w)
-	}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return res, err
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
-	"github.com/kargo-gha/kargo-gha/pkg/wait"
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
+	"github.com/kargo-gha/kargo-gha/pkg/step"
 )
 
 func (f *cliFixture) dispatchRun(t *testing.T) int64 {
@@ -38,12 +38,12 @@ func TestWaitCommand(t *testing.T) {
 	if err := json.Unmarshal(f.stdout.Bytes(), &res); err != nil || res["conclusion"] != "success" || res["runID"] != float64(id) || res["htmlURL"] == "" {
 		t.Fatalf("stdout %q", f.stdout.String())
 	}
-	if b, _ := os.ReadFile(out); !strings.HasPrefix(string(b), "conclusion=success\n") {
+	if b, _ := os.ReadFile(out); !strings.Contains(string(b), "\nconclusion=success\n") || !strings.HasPrefix(string(b), "runID="+jsonNumber(id)+"\n") {
 		t.Fatalf("KARGO_OUTPUT %q", b)
 	}
-	// Not a terminal: the URL once, then plain lines, one per status.
+	// Not a terminal: plain lines, one per change, then the outcome.
 	stderr := f.stderr.String()
-	if strings.Count(stderr, "waiting for run") != 1 || !strings.Contains(stderr, "run "+jsonNumber(id)+": completed (success)") || strings.Contains(stderr, "\r") {
+	if strings.Count(stderr, "is queued") != 1 || !strings.Contains(stderr, "run "+jsonNumber(id)+" completed with conclusion success") || strings.Contains(stderr, "\r") {
 		t.Fatalf("stderr %q", stderr)
 	}
 }
@@ -53,12 +53,12 @@ func TestWaitCommandMismatchAndBadConfig(t *testing.T) {
 	f.env["GITHUB_TOKEN"] = testToken
 	id := f.dispatchRun(t)
 	code := f.run(t, "wait", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--run-id", jsonNumber(id), "--expected-conclusion", "failure", "--poll-interval", "1s")
-	if code != ExitFinal || !strings.Contains(f.stderr.String(), `finished with conclusion "success", expected "failure"`) {
+	if code != ExitFinal || !strings.Contains(f.stderr.String(), `finished "success" (expected "failure")`) {
 		t.Fatalf("exit %d: %s", code, f.stderr.String())
 	}
 	before := f.sim.Stats().Requests
-	code = f.run(t, "wait", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--run-id", "12x", "--expected-conclusion", "succeeded", "--poll-interval", "5")
-	for _, want := range []string{"runID: \"12x\" is not a run ID", "expectedConclusion: \"succeeded\" is not a conclusion; use one of success, failure", "pollInterval: \"5\" is not a Go duration"} {
+	code = f.run(t, "wait", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--run-id", "12x", "--expected-conclusion", "succeeded", "--poll-interval", "500ms")
+	for _, want := range []string{"runID: \"12x\" is not a run ID", "expectedConclusion: \"succeeded\" is not a conclusion; use one of success, failure", "pollInterval: 500ms is shorter than the minimum of 1s"} {
 		if !strings.Contains(f.stderr.String(), want) {
 			t.Errorf("stderr lacks %q: %s", want, f.stderr.String())
 		}
@@ -82,7 +82,7 @@ func TestWaitLegacyFormat(t *testing.T) {
 	if code := f.run(t, "wait", "--config", "-", "--credentials-file", secrets, "--poll-interval", "1s"); code != 0 {
 		t.Fatalf("exit %d: %s", code, f.stderr.String())
 	}
-	if !strings.Contains(f.stderr.String(), "v1.8 format") || !strings.Contains(f.stderr.String(), "repoURL: "+f.sim.RepoURL("myorg", "my-app")) {
+	if !strings.Contains(f.stderr.String(), "v1.8 configuration format") || !strings.Contains(f.stderr.String(), "repoURL: "+f.sim.RepoURL("myorg", "my-app")) {
 		t.Fatalf("no deprecation warning: %s", f.stderr.String())
 	}
 }
@@ -136,19 +136,31 @@ func TestInterruptWhileWaiting(t *testing.T) {
 }
 
 func TestStatusPrinterUpdatesOneLineOnATerminal(t *testing.T) {
-	var buf strings.Builder
-	p := &statusPrinter{w: &buf, tty: true, runID: 7, start: time.Now()}
-	for _, s := range []string{"queued", "queued", "in_progress", "completed"} {
-		st := &wait.Status{RunID: 7, Status: s, HTMLURL: "https://github.com/o/r/actions/runs/7"}
-		if s == "completed" {
-			st.Conclusion = "success"
-		}
-		p.show(st)
-	}
-	p.done()
-	out := buf.String()
-	if strings.Count(out, "waiting for run 7: https://github.com/o/r/actions/runs/7\n") != 1 ||
-		strings.Count(out, "\r\033[K") != 4 || !strings.HasSuffix(out, "run 7: completed (success)\n") || strings.Count(out, "\n") != 2 {
-		t.Fatalf("terminal output %q", out)
+	running := func(msg string) step.Result { return step.Result{Status: step.StatusRunning, Message: msg} }
+	for _, tt := range []struct {
+		name string
+		tty  bool
+		term string
+		want func(string) bool
+	}{
+		{"terminal", true, "xterm", func(out string) bool {
+			return strings.Count(out, "\r\033[K") == 4 && strings.HasSuffix(out, "run 7 is in_progress\n") && strings.Count(out, "\n") == 1
+		}},
+		{"dumb terminal", true, "dumb", func(out string) bool {
+			return !strings.Contains(out, "\033") && !strings.Contains(out, "\r") && strings.Count(out, "\n") == 2
+		}},
+		{"log", false, "", func(out string) bool { return !strings.Contains(out, "\033") && strings.Count(out, "\n") == 2 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf strings.Builder
+			p := &statusPrinter{w: &buf, tty: liveUpdates(tt.tty, tt.term), start: time.Now()}
+			for _, m := range []string{"run 7 is queued", "run 7 is queued", "run 7 is in_progress", "run 7 is in_progress"} {
+				p.show(running(m))
+			}
+			p.done()
+			if out := buf.String(); !tt.want(out) {
+				t.Fatalf("output %q", out)
+			}
+		})
 	}
 }

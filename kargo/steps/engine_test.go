@@ -16,7 +16,7 @@ import (
 	"github.com/akuity/kargo/pkg/promotion"
 
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
-	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 )
 
 const token = "ghp_kargo_engine_test"

@@ -4,8 +4,9 @@
 //
 //	import _ "github.com/kargo-gha/kargo-gha/kargo/steps"
 //
-// The steps themselves live in github.com/kargo-gha/kargo-gha/pkg/steprun;
-// this package only converts between Kargo's types and those.
+// The steps themselves live in github.com/kargo-gha/kargo-gha/pkg/step;
+// this package only converts between Kargo's types and those, and supplies
+// Kargo's credentials database and logger.
 package steps
 
 import (
@@ -18,46 +19,52 @@ import (
 
 	kargoapi "github.com/akuity/kargo/api/v1alpha1"
 	kargocreds "github.com/akuity/kargo/pkg/credentials"
+	"github.com/akuity/kargo/pkg/logging"
 	"github.com/akuity/kargo/pkg/promotion"
 
 	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/steprun"
+	"github.com/kargo-gha/kargo-gha/pkg/step"
 )
 
 const (
 	// dispatchErrorThreshold: a transient dispatch error means nothing was
-	// dispatched (the core makes every ambiguous failure final), so a few
-	// retries are safe and ride out a GitHub hiccup.
+	// dispatched (the step keeps everything after a possible dispatch
+	// Running or final), so a few retries are safe.
 	dispatchErrorThreshold = 3
-	// waitErrorThreshold: waiting only reads; allow more consecutive
-	// failures before giving up on a run that is still going.
-	waitErrorThreshold = 5
+	// waitErrorThreshold: the wait step turns GitHub's failures into
+	// Running within its outage budget; an error that still reaches Kargo
+	// is one a retry is unlikely to fix soon.
+	waitErrorThreshold = 3
 )
 
-// runner is shared by every execution: Kargo calls a step's factory each
-// time, but the GitHub App token cache, the HTTP connections and the run
-// correlation must outlive them.
-var runner = steprun.NewRunner()
-
 func init() {
+	Register(promotion.DefaultStepRunnerRegistry, step.NewRunner())
+}
+
+// Register registers both steps in registry, served by runner. Kargo calls
+// a step's factory for every execution, so runner (its token cache, HTTP
+// connections and dispatch memory) is what outlives them.
+func Register(registry interface {
+	MustRegister(promotion.StepRunnerRegistration)
+}, runner *step.Runner) {
 	caps := []promotion.StepRunnerCapability{
 		promotion.StepCapabilityAccessCredentials,
 		// Only for the v1.8 format's credentials.secretName.
 		promotion.StepCapabilityAccessControlPlane,
 	}
-	promotion.DefaultStepRunnerRegistry.MustRegister(promotion.StepRunnerRegistration{
+	registry.MustRegister(promotion.StepRunnerRegistration{
 		Name: config.DispatchStepName,
 		Value: func(c promotion.StepRunnerCapabilities) promotion.StepRunner {
-			return &step{caps: c, run: runner.Dispatch}
+			return &stepRunner{caps: c, run: runner.Dispatch}
 		},
 		Metadata: promotion.StepRunnerMetadata{DefaultErrorThreshold: dispatchErrorThreshold, RequiredCapabilities: caps},
 	})
-	promotion.DefaultStepRunnerRegistry.MustRegister(promotion.StepRunnerRegistration{
+	registry.MustRegister(promotion.StepRunnerRegistration{
 		Name: config.WaitStepName,
 		Value: func(c promotion.StepRunnerCapabilities) promotion.StepRunner {
-			return &step{caps: c, run: runner.Wait}
+			return &stepRunner{caps: c, run: runner.Wait}
 		},
 		// No default timeout: a run may wait days for an environment's
 		// approval; users bound it with the step's retry.timeout.
@@ -65,21 +72,27 @@ func init() {
 	})
 }
 
-// step adapts one steprun function to Kargo's StepRunner.
-type step struct {
+// stepRunner adapts one step function to Kargo's StepRunner.
+type stepRunner struct {
 	caps promotion.StepRunnerCapabilities
-	run  func(context.Context, *steprun.Context) (steprun.Result, error)
+	run  func(context.Context, *step.Context) (step.Result, error)
 }
 
 // Run implements promotion.StepRunner.
-func (s *step) Run(ctx context.Context, sc *promotion.StepContext) (promotion.StepResult, error) {
-	res, err := s.run(ctx, &steprun.Context{
-		Project:     sc.Project,
-		Alias:       sc.Alias,
-		Config:      map[string]any(sc.Config),
-		SharedState: map[string]any(sc.SharedState),
-		Credentials: s.credentials(sc.Project),
-		Secret:      s.secret(sc.Project),
+func (s *stepRunner) Run(ctx context.Context, sc *promotion.StepContext) (promotion.StepResult, error) {
+	logger := logging.LoggerFromContext(ctx)
+	res, err := s.run(ctx, &step.Context{
+		Project:           sc.Project,
+		Promotion:         sc.Promotion,
+		Alias:             sc.Alias,
+		Config:            map[string]any(sc.Config),
+		SharedState:       map[string]any(sc.SharedState),
+		Credentials:       s.credentials(sc.Project),
+		LegacyCredentials: s.legacyCredentials(sc.Project),
+		SavesState:        true,
+		Logf: func(format string, args ...any) {
+			logger.Info(fmt.Sprintf(format, args...), "step", sc.Alias)
+		},
 	})
 	out := promotion.StepResult{
 		Status:     kargoapi.PromotionStepStatus(res.Status),
@@ -95,25 +108,29 @@ func (s *step) Run(ctx context.Context, sc *promotion.StepContext) (promotion.St
 
 // credentials reads Kargo's credentials database. For a GitHub App, Kargo
 // has already minted an installation token, which arrives as the password.
-func (s *step) credentials(project string) func(context.Context, string) (*credentials.Credentials, error) {
+func (s *stepRunner) credentials(project string) func(context.Context, string) (*credentials.Credentials, error) {
 	if s.caps.CredsDB == nil {
 		return nil
 	}
 	return func(ctx context.Context, repoURL string) (*credentials.Credentials, error) {
 		c, err := s.caps.CredsDB.Get(ctx, project, kargocreds.TypeGit, repoURL)
-		if err != nil || c == nil || c.Password == "" {
+		if err != nil || c == nil {
 			return nil, err
+		}
+		if c.Password == "" {
+			return nil, failure.Final(fmt.Errorf("the Git credentials for %s in project %s have no password: for a personal access token set username and password (the token); for a GitHub App set githubAppClientID (or githubAppID), githubAppInstallationID and githubAppPrivateKey", repoURL, project))
 		}
 		return &credentials.Credentials{Token: c.Password, Source: "Kargo Git credentials for " + repoURL}, nil
 	}
 }
 
-// secret reads a Secret of the project namespace (v1.8 format).
-func (s *step) secret(project string) func(context.Context, string) (map[string]string, error) {
+// legacyCredentials reads the v1.8 format's Secret in the project
+// namespace (accessToken, baseURL, uploadURL).
+func (s *stepRunner) legacyCredentials(project string) func(context.Context, string) (*credentials.Credentials, error) {
 	if s.caps.KargoClient == nil {
 		return nil
 	}
-	return func(ctx context.Context, name string) (map[string]string, error) {
+	return func(ctx context.Context, name string) (*credentials.Credentials, error) {
 		var sec corev1.Secret
 		err := s.caps.KargoClient.Get(ctx, client.ObjectKey{Namespace: project, Name: name}, &sec)
 		if apierrors.IsNotFound(err) {
@@ -129,6 +146,10 @@ func (s *step) secret(project string) func(context.Context, string) (map[string]
 		for k, v := range sec.StringData {
 			data[k] = v
 		}
-		return data, nil
+		c, err := credentials.FromLegacySecret([]credentials.Secret{{Name: name, Namespace: project, Data: data}}, project, name)
+		if err != nil {
+			return nil, failure.Final(err)
+		}
+		return &c, nil
 	}
 }

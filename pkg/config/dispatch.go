@@ -24,6 +24,7 @@ var dispatchHints = fieldHints{
 	"ref":                  "a ref that looks like a number, such as 1.10, must be quoted; in an expression wrap it in quote()",
 	"workflowFile#pattern": "must be a file name in .github/workflows ending in .yml or .yaml, without directories",
 	"inputs":               "workflow_dispatch inputs are strings, numbers or booleans",
+	"correlationInput":     "the name of a workflow_dispatch input declared by the workflow, such as dispatch_key",
 }
 
 // Legacy holds the fields of the deprecated v1.8 format.
@@ -38,14 +39,19 @@ type Legacy struct {
 // Dispatch is a validated gha-dispatch-workflow configuration.
 type Dispatch struct {
 	// RepoURL is empty for a v1.8 configuration until its credentials Secret
-	// says which host serves it (see Legacy and ResolveLegacy).
-	RepoURL      string
+	// says which host serves it (see Legacy).
+	RepoURL string
+	// Repo is RepoURL parsed; zero for a v1.8 configuration.
+	Repo         repourl.Repository
 	WorkflowFile string
 	Ref          string
 	// Inputs are rendered to the exact strings sent to GitHub.
 	Inputs                map[string]string
 	Timeout               time.Duration
 	InsecureSkipTLSVerify bool
+	// CorrelationInput names the workflow input that carries the dispatch's
+	// correlation key, or is empty.
+	CorrelationInput string
 	// Legacy is set when the configuration uses the v1.8 format.
 	Legacy *Legacy
 }
@@ -74,7 +80,11 @@ func ParseDispatch(cfg map[string]any, opts repourl.Options) (*Dispatch, error) 
 		d.Timeout = time.Duration(t) * time.Second
 	}
 	d.InsecureSkipTLSVerify, _ = cfg["insecureSkipTLSVerify"].(bool)
-	d.RepoURL, d.Legacy = parseRepoFields(cfg, opts, &ps)
+	d.CorrelationInput, _ = cfg["correlationInput"].(string)
+	if _, clash := d.Inputs[d.CorrelationInput]; clash && d.CorrelationInput != "" {
+		ps.add("inputs."+d.CorrelationInput, "is set by correlationInput, which puts the correlation key there; remove it from inputs")
+	}
+	d.RepoURL, d.Repo, d.Legacy = parseRepoFields(cfg, opts, &ps)
 	if err := ps.err(DispatchStepName); err != nil {
 		return nil, err
 	}
@@ -84,7 +94,7 @@ func ParseDispatch(cfg map[string]any, opts repourl.Options) (*Dispatch, error) 
 // parseRepoFields picks the format: repoURL (current) or owner, repo and
 // credentials (v1.8). Mixing them is an error because it is ambiguous which
 // repository and credentials the user means.
-func parseRepoFields(cfg map[string]any, opts repourl.Options, ps *problems) (string, *Legacy) {
+func parseRepoFields(cfg map[string]any, opts repourl.Options, ps *problems) (string, repourl.Repository, *Legacy) {
 	_, hasURL := cfg["repoURL"]
 	var legacyFields []string
 	for _, f := range []string{"owner", "repo", "credentials"} {
@@ -97,18 +107,20 @@ func parseRepoFields(cfg map[string]any, opts repourl.Options, ps *problems) (st
 		for _, f := range legacyFields {
 			ps.add(f, "cannot be combined with repoURL: %s belongs to the deprecated v1.8 format; remove it and keep repoURL", f)
 		}
-		return "", nil
+		return "", repourl.Repository{}, nil
 	case hasURL:
 		raw, _ := cfg["repoURL"].(string)
+		var repo repourl.Repository
 		if raw != "" {
-			if _, err := repourl.Parse(raw, opts); err != nil {
+			var err error
+			if repo, err = repourl.Parse(raw, opts); err != nil {
 				ps.add("repoURL", "%v", err)
 			}
 		}
-		return raw, nil
+		return raw, repo, nil
 	case len(legacyFields) == 0:
 		ps.add("repoURL", "is required")
-		return "", nil
+		return "", repourl.Repository{}, nil
 	}
 	l := &Legacy{}
 	l.Owner, _ = cfg["owner"].(string)
@@ -126,7 +138,7 @@ func parseRepoFields(cfg map[string]any, opts repourl.Options, ps *problems) (st
 			ps.add("owner", "%v", err)
 		}
 	}
-	return "", l
+	return "", repourl.Repository{}, l
 }
 
 func containsDotDot(s string) bool {
@@ -176,6 +188,9 @@ func (d *Dispatch) CurrentFormat(repoURL string) map[string]any {
 	}
 	if d.InsecureSkipTLSVerify {
 		out["insecureSkipTLSVerify"] = true
+	}
+	if d.CorrelationInput != "" {
+		out["correlationInput"] = d.CorrelationInput
 	}
 	return out
 }

@@ -35,9 +35,3 @@ func checkRef(ref string) error {
 	}
 	return nil
 }
-
-// Branch is the name GitHub reports as a run's head_branch for ref: the ref
-// without a refs/heads/ or refs/tags/ prefix.
-func Branch(ref string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(ref, "refs/heads/"), "refs/tags/")
-}

@@ -30,7 +30,9 @@ var waitHints = fieldHints{
 // Wait is a validated gha-wait-for-workflow configuration.
 type Wait struct {
 	RepoURL string
-	RunID   int64
+	// Repo is RepoURL parsed; zero for a v1.8 configuration.
+	Repo  repourl.Repository
+	RunID int64
 	// ExpectedConclusion is empty when the conclusion is only reported.
 	ExpectedConclusion    string
 	InsecureSkipTLSVerify bool
@@ -68,7 +70,7 @@ func ParseWait(cfg map[string]any, opts repourl.Options) (*Wait, error) {
 		}
 	}
 	w.InsecureSkipTLSVerify, _ = cfg["insecureSkipTLSVerify"].(bool)
-	w.RepoURL, w.Legacy = parseRepoFields(cfg, opts, &ps)
+	w.RepoURL, w.Repo, w.Legacy = parseRepoFields(cfg, opts, &ps)
 	if err := ps.err(WaitStepName); err != nil {
 		return nil, err
 	}

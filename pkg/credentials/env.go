@@ -10,8 +10,10 @@ import (
 
 // Environment variable names read by FromEnv.
 const (
-	EnvToken             = "GITHUB_TOKEN"
-	EnvTokenAlt          = "GH_TOKEN"
+	// EnvToken is read first, as the GitHub CLI does; EnvTokenAlt is the
+	// token GitHub Actions itself provides.
+	EnvToken             = "GH_TOKEN"
+	EnvTokenAlt          = "GITHUB_TOKEN"
 	EnvAppClientID       = "GITHUB_APP_CLIENT_ID"
 	EnvAppID             = "GITHUB_APP_ID"
 	EnvAppInstallationID = "GITHUB_APP_INSTALLATION_ID"
@@ -22,7 +24,7 @@ const (
 // ErrNone means no credentials were found where they were looked for.
 var ErrNone = errors.New("no credentials found")
 
-// FromEnv reads a token (GITHUB_TOKEN, then GH_TOKEN) or GitHub App settings
+// FromEnv reads a token (GH_TOKEN, then GITHUB_TOKEN, as the GitHub CLI) or GitHub App settings
 // (GITHUB_APP_CLIENT_ID or GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID, and
 // GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE). It returns ErrNone
 // when none of them is set.

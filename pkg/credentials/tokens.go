@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jferrl/go-githubauth"
 	"golang.org/x/oauth2"
+
+	"github.com/kargo-gha/kargo-gha/internal/safetext"
 )
 
 const (
@@ -57,7 +58,6 @@ type InstallationTokenSource struct {
 	sem       chan struct{}
 	token     string
 	expiresAt time.Time
-	exchanges atomic.Int64
 }
 
 // NewInstallationTokenSource signs App JWTs with the App's private key
@@ -96,11 +96,12 @@ func (s *InstallationTokenSource) Token(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("signing the GitHub App JWT: %w", err)
 	}
-	s.exchanges.Add(1)
+	safetext.Register(jwt.AccessToken)
 	tok, exp, err := s.exchange(ctx, jwt.AccessToken)
 	if err != nil {
 		return "", err
 	}
+	safetext.Register(tok)
 	s.token, s.expiresAt = tok, exp
 	return tok, nil
 }
@@ -115,8 +116,9 @@ func (s *InstallationTokenSource) Invalidate(token string) {
 	}
 }
 
-// Exchanges counts token exchanges made so far.
-func (s *InstallationTokenSource) Exchanges() int64 { return s.exchanges.Load() }
+// maxTokenSources bounds a Cache: one source per App installation and
+// repository is far below it in any real controller.
+const maxTokenSources = 4096
 
 // Cache shares installation token sources between clients, keyed by API
 // host, App, installation and repository scope.
@@ -131,6 +133,9 @@ func (c *Cache) Get(key string, create func() (*InstallationTokenSource, error))
 	defer c.mu.Unlock()
 	if s, ok := c.sources[key]; ok {
 		return s, nil
+	}
+	if len(c.sources) >= maxTokenSources {
+		c.sources = nil // start afresh: at worst one exchange more each
 	}
 	s, err := create()
 	if err != nil {

@@ -1,10 +1,15 @@
 // Package dispatch starts GitHub Actions workflows with the
-// workflow_dispatch event and finds the run each dispatch created.
+// workflow_dispatch event and finds the run each dispatch created, at most
+// once: a dispatch GitHub may have acted on is never sent again.
 //
-// GitHub names the run in its answer when asked to (return_run_details,
-// github.com and GHES 3.21+): one request. Otherwise (a 204 answer, or an
-// older GHES that refuses the field) the run is found by listing the
-// workflow's runs; see runTracker for how runs are told apart.
+// A dispatch is an Attempt that goes intent → Send → Find, one HTTP round
+// trip per call, so that a caller can persist it between calls (the Kargo
+// step) or loop over it (the command line, Dispatch). GitHub names the run in
+// its answer when asked (return_run_details: github.com, GHES 3.21+). When it
+// does not, the run is found by its correlation key in the run's title
+// (exact, when the workflow echoes the key in its run-name), or else as the
+// only new run of the workflow and ref in the attempt's window: when two runs
+// cannot be told apart, Find refuses and names both.
 package dispatch
 
 import (
@@ -15,11 +20,11 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-github/v90/github"
 
-	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 )
@@ -32,235 +37,222 @@ type Request struct {
 	Ref string
 	// Inputs are the workflow_dispatch inputs, already rendered as strings.
 	Inputs map[string]string
-	// Timeout bounds the wait for the run to appear when GitHub does not
-	// name it in its answer.
-	Timeout time.Duration
+	// CorrelationInput, when set, names a workflow input that receives the
+	// attempt's key; the workflow's run-name must contain
+	// ${{ inputs.<CorrelationInput> }} so that the run's title carries it.
+	CorrelationInput string
 }
 
-// How a dispatch learned its run.
-const (
-	// ByRunDetails: GitHub named the run in its answer to the dispatch.
-	ByRunDetails = "run-details"
-	// ByRunListing: the run was found by listing the workflow's runs.
-	ByRunListing = "run-listing"
-)
-
-// Result is the run a dispatch created.
-type Result struct {
-	RunID   int64
-	RunURL  string
-	HTMLURL string
-	// Method is ByRunDetails or ByRunListing.
-	Method string
-}
-
-// Dispatcher dispatches workflows. One Dispatcher must serve every dispatch
-// of a process: it is what keeps concurrent dispatches of the same workflow
-// and ref from taking each other's runs. It is safe for concurrent use.
+// Dispatcher sends dispatches and finds their runs. One Dispatcher should
+// serve a whole process: it remembers which attempts it recorded (only those
+// may be sent) and which runs its attempts took (no run is given twice). It
+// is safe for concurrent use.
 type Dispatcher struct {
 	// Logf, when set, receives progress messages for people.
 	Logf func(format string, args ...any)
-	// AdoptWindow overrides how long to look for the run of a dispatch
-	// whose answer was lost (default 30 s).
-	AdoptWindow time.Duration
+	// Settle is how long after a run's creation Find waits for a second run
+	// to show up in the same window before it takes the first as its own
+	// (attribution without run details or a key); DefaultSettle when zero.
+	Settle time.Duration
+	// HoldWindow is how long a dispatch whose answer was lost keeps other
+	// dispatches of its workflow and ref in this process from being sent
+	// while its run is looked for; DefaultHoldWindow when zero.
+	HoldWindow time.Duration
 
+	intents  intentMemory
 	mu       sync.Mutex
-	trackers map[string]*runTracker
+	trackers map[string]*tracker
 	hosts    map[string]*hostState
 }
 
-// hostState remembers what an API host does with return_run_details.
+// DefaultSettle: GitHub creates runs a few seconds at most after accepting a
+// dispatch, in the order it accepted them; a run of another dispatcher that
+// was created within this long of the first candidate makes the attempt
+// ambiguous instead of wrongly attributed.
+const DefaultSettle = 5 * time.Second
+
+// hostState remembers what an API host does with return_run_details and how
+// its clock differs from this one.
 type hostState struct {
-	mu   sync.Mutex
-	mode detailsMode
-	skew time.Duration // server clock minus local clock, from Date headers
+	mu       sync.Mutex
+	mode     detailsMode
+	skew     time.Duration // server clock minus local clock, from Date headers
+	skewSeen bool
 }
 
 type detailsMode int
 
 const (
-	modeUnknown   detailsMode = iota
-	modeDetails               // answers 200 with the run
-	modeNoDetails             // accepts the field, answers 204
-	modeNoField               // refuses the field (GHES 3.20 and older)
+	modeUnknown detailsMode = iota
+	modeNoField             // refuses the field (GHES 3.20 and older)
 )
 
-// Default is the process-wide Dispatcher used by the command line and the
-// Kargo steps.
-var Default = &Dispatcher{}
-
-const (
-	// adoptWindow is how long to look for the run of a dispatch whose
-	// answer was lost (a 5xx, a reset) before dispatching once more. Runs
-	// appear within seconds; a run that takes longer may be doubled, which
-	// is the price of not giving up on a dispatch that never reached GitHub.
-	adoptWindow = 30 * time.Second
-	// postBudget is the time allowed for sending the dispatch itself,
-	// rate-limit waits included, on top of the time to find its run.
-	postBudget = 30 * time.Second
-)
-
-// Dispatch sends the workflow_dispatch event and returns the run it created.
-// It never sends the event twice for a run that may exist: a dispatch is
-// repeated only when the request provably never reached GitHub, or when,
-// after a lost answer, no run of it appeared within the adoption window.
-// Every error after GitHub may have acted is final, and says so.
-func (d *Dispatcher) Dispatch(ctx context.Context, c *ghclient.Client, req Request) (*Result, error) {
-	if req.WorkflowFile == "" || strings.ContainsAny(req.WorkflowFile, "/\\?#%") || req.Ref == "" {
-		return nil, failure.Final(fmt.Errorf("dispatch request needs a workflow file name without path characters and a ref"))
+// Send posts the dispatch of a, once. It refuses an attempt this
+// Dispatcher did not record or already sent (see CanSend). On return:
+//   - nil error: GitHub accepted it; a.Run is set when GitHub named the run,
+//     otherwise Find looks for it;
+//   - an error with a.MaybeSent false: the request provably had no effect
+//     (never left this process, or GitHub refused it); sending again is safe;
+//   - an error with a.MaybeSent true: GitHub may have acted; the error is
+//     final for sending, and Find looks for the run.
+//
+// The request is not interrupted by ctx's cancellation once it has started
+// to leave (its own timeout, callTimeout, bounds it): a dispatch stopped
+// halfway is the one outcome nobody can tell apart.
+func (d *Dispatcher) Send(ctx context.Context, c *ghclient.Client, req Request, a *Attempt) error {
+	if err := req.validate(a); err != nil {
+		return failure.Final(err)
 	}
-	if req.Timeout <= 0 {
-		req.Timeout = config.DefaultRunTimeout
-	}
-	// The step's time budget: rate-limit waits and retries stay inside it.
-	ctx, cancel := context.WithTimeout(ctx, req.Timeout+postBudget)
-	defer cancel()
-	host := d.host(c.Repo.APIBaseURL)
 	t := d.tracker(c, req)
-	window := d.AdoptWindow
-	if window <= 0 {
-		window = adoptWindow
+	release, err := t.acquirePost(ctx)
+	if err != nil {
+		return err
 	}
-	var lost error
-	for attempt := 1; attempt <= 2; attempt++ {
-		if err := t.acquirePost(ctx); err != nil {
-			return nil, failure.Transient(fmt.Errorf("waiting to dispatch %s: %w", req.WorkflowFile, err))
-		}
-		t.mu.Lock()
-		p, res, err := d.send(ctx, c, host, t, req)
-		t.mu.Unlock()
-		switch {
-		case res != nil:
-			t.releasePost()
-			return res, nil
-		case err == nil:
-			t.releasePost()
-			d.logf("GitHub accepted the dispatch without naming the run; looking for the run of %s on %s (up to %s)", req.WorkflowFile, req.Ref, req.Timeout)
-			return t.await(ctx, c, host, p, req, req.Timeout, true)
-		case p == nil:
-			t.releasePost()
-			return nil, err
-		}
-		// The answer was lost: GitHub may or may not have started a run.
-		// Until it is known, no other dispatch of this workflow and ref goes
-		// out: if two dispatches with lost answers waited at once, the run of
-		// one could be taken by the other, whose request never reached GitHub.
-		lost = err
-		d.logf("the dispatch of %s failed after it was sent (%v); looking for its run for %s before dispatching again", req.WorkflowFile, err, window)
-		res, werr := t.await(ctx, c, host, p, req, window, false)
-		t.releasePost()
-		if werr == nil {
-			return res, nil
-		}
-		if ctx.Err() != nil {
-			break
-		}
+	defer release()
+	if !d.intents.swap(a.ID, intentRecorded, intentSending) {
+		return failure.Final(errors.New("this dispatch attempt was not recorded by this process, or was sent already: its run must be looked for, not dispatched again"))
 	}
-	return nil, dispatchError(lost, c, req)
-}
-
-// send takes the baseline when needed and posts the dispatch; t.mu is held.
-// It returns either the run (GitHub named it) or the pending dispatch whose
-// run must be found by listing.
-func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, host *hostState, t *runTracker, req Request) (*pendingDispatch, *Result, error) {
-	mode := host.getMode()
-	baselined := false
-	if needsBaseline(mode, c) {
-		if err := t.refresh(ctx, c, host); err != nil {
-			return nil, nil, err // nothing was dispatched yet
-		}
-		baselined = true
-	}
-	sentAt := host.now()
-	details, resp, err := post(ctx, c, req, mode != modeNoField)
-	if err != nil && mode != modeNoField && refusesRunDetails(err) {
+	host := d.host(c.Repo.APIBaseURL)
+	details, err := d.post(ctx, c, host, req, a, host.getMode() != modeNoField)
+	if err != nil && !a.MaybeSent && refusesRunDetails(err) {
 		// GHES 3.20 and older refuse the field with a 400 and do not
 		// dispatch; dispatching again without it is safe.
 		host.setMode(modeNoField)
 		d.logf("%s does not support return_run_details; dispatching without it", c.Repo.Host)
-		if !baselined {
-			if err := t.refresh(ctx, c, host); err != nil {
-				return nil, nil, err
-			}
-			baselined = true
-		}
-		details, resp, err = post(ctx, c, req, false)
+		details, err = d.post(ctx, c, host, req, a, false)
 	}
+	switch {
+	case a.MaybeSent:
+		d.intents.put(a.ID, intentSent)
+	default:
+		d.intents.put(a.ID, intentRecorded)
+	}
+	if err != nil {
+		if a.MaybeSent {
+			t.register(a)
+			if a.Key == "" {
+				t.hold(a.ID, d.holdWindow()) // a keyed run is told apart by its key
+			}
+		}
+		return d.sendError(err, c, req, a)
+	}
+	if id := details.GetWorkflowRunID(); id > 0 {
+		res := &Result{RunID: id, RunURL: details.GetRunURL(), HTMLURL: details.GetHTMLURL(), Method: ByRunDetails}
+		if err := checkResultURLs(c, res); err != nil {
+			d.logf("%v; using the URLs of run %d on %s", err, id, c.Repo.Host)
+			res.RunURL, res.HTMLURL = runURLs(c, id)
+		}
+		a.Run = res
+		t.claimed.Put(id, a.ID, maxClaims, claimAge)
+		return nil
+	}
+	t.register(a)
+	return nil
+}
+
+// callTimeout bounds the dispatch request when the caller's context has no
+// deadline of its own.
+const callTimeout = 30 * time.Second
+
+// post sends the request. It sets a.SentAt when the request starts to leave,
+// a.MaybeSent unless GitHub provably did not act, and a.NotBefore from the
+// answer's Date.
+func (d *Dispatcher) post(ctx context.Context, c *ghclient.Client, host *hostState, req Request, a *Attempt, runDetails bool) (*github.WorkflowDispatchRunDetails, error) {
+	body := github.CreateWorkflowDispatchEventRequest{Ref: req.Ref, Inputs: req.body(a)}
+	if runDetails {
+		body.ReturnRunDetails = github.Ptr(true)
+	}
+	// Not cancelled by ctx, bounded by its deadline or callTimeout.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeLeft(ctx, callTimeout))
+	defer cancel()
+	var wrote atomic.Bool
+	pctx = ghclient.WithSentFlag(pctx, &wrote)
+	sent := time.Now()
+	a.SentAt = sent
+	details, resp, err := c.Actions.CreateWorkflowDispatchEventByFileName(pctx,
+		url.PathEscape(c.Repo.Owner), url.PathEscape(c.Repo.Name), url.PathEscape(req.WorkflowFile), body)
 	if resp != nil {
 		host.observe(resp.Response)
 	}
-	if err != nil && lostAnswer(err) {
-		// GitHub may have acted: wait for a run created from now on.
-		p := &pendingDispatch{acceptedAt: time.Now(), notBefore: sentAt.Add(-acceptanceSlack), done: make(chan struct{})}
-		t.enqueue(p)
-		return p, nil, err
+	if err == nil || (wrote.Load() && !refused(err)) {
+		a.MaybeSent = true
 	}
-	if err != nil {
-		return nil, nil, dispatchError(err, c, req)
+	if resp != nil && a.MaybeSent && a.NotBefore.IsZero() {
+		if date, ok := dateOf(resp.Response); ok {
+			// The Date was stamped after GitHub received the request, and
+			// the request was received at most the round trip before that.
+			a.NotBefore = date.Add(-time.Since(sent)).Truncate(time.Second)
+		}
 	}
-	if id := details.GetWorkflowRunID(); id > 0 {
-		host.setModeIf(modeUnknown, modeDetails)
-		t.claim(id)
-		return nil, &Result{RunID: id, RunURL: details.GetRunURL(), HTMLURL: details.GetHTMLURL(), Method: ByRunDetails}, nil
-	}
-	p := &pendingDispatch{acceptedAt: time.Now(), done: make(chan struct{})}
-	if resp != nil {
-		p.notBefore = serverTime(resp.Response).Add(-acceptanceSlack)
-	}
-	if !baselined {
-		// A host that named runs before answered 204 this time: no baseline
-		// was taken, so only runs created around this answer can be ours,
-		// and the next dispatch takes a baseline again.
-		host.setMode(modeUnknown)
-	} else {
-		host.setModeIf(modeUnknown, modeNoDetails)
-	}
-	t.enqueue(p)
-	return p, nil, nil
+	return details, err
 }
 
-// needsBaseline says whether to list runs before dispatching. Hosts known to
-// name runs need none; github.com and GHE.com name runs since 2026-02, so a
-// first dispatch there goes without (one request, not two). Enterprise
-// Servers of unknown version, and hosts known not to name runs, get one.
-func needsBaseline(mode detailsMode, c *ghclient.Client) bool {
-	switch mode {
-	case modeDetails:
-		return false
-	case modeUnknown:
-		return c.Repo.Enterprise
+// refused reports an answer in which GitHub refused the request without
+// acting on it: a 4xx error or a rate limit.
+func refused(err error) bool {
+	if ghclient.RateLimited(err) {
+		return true
 	}
-	return true
+	code := ghclient.StatusCode(err)
+	return code >= 400 && code < 500
+}
+
+// sendError explains a failed send. After a possible effect the error says
+// what may exist and where to look; before, it keeps its class (a rate
+// limit or a connection never made is transient).
+func (d *Dispatcher) sendError(err error, c *ghclient.Client, req Request, a *Attempt) error {
+	action := fmt.Sprintf("dispatching workflow %s on %s in %s", req.WorkflowFile, req.Ref, c.Repo.FullName())
+	if a.MaybeSent {
+		return failure.Final(fmt.Errorf("%s: %s; GitHub may have started a run: looking for it, not dispatching again", action, ghclient.Describe(err)))
+	}
+	if ghclient.NotSent(err) {
+		return failure.Transient(fmt.Errorf("%s: %s; nothing was sent", action, ghclient.Describe(err)))
+	}
+	return ghclient.Classify(err, action, ghclient.Hints{
+		NotFound:      notFoundHint(c, req.WorkflowFile),
+		Unprocessable: unprocessableHint(err, req),
+		Forbidden:     "the credentials need the actions:write permission (fine-grained token or GitHub App) or the repo scope (classic token)",
+	})
+}
+
+func (r Request) validate(a *Attempt) error {
+	switch {
+	case r.WorkflowFile == "" || strings.ContainsAny(r.WorkflowFile, "/\\?#%") || strings.Contains(r.WorkflowFile, ".."):
+		return fmt.Errorf("dispatch request: workflow file %q must be a file name without path characters", r.WorkflowFile)
+	case r.Ref == "":
+		return errors.New("dispatch request: a ref is required")
+	case r.CorrelationInput != "" && a.Key == "":
+		return errors.New("dispatch request: a correlation input needs an attempt with a key")
+	case r.CorrelationInput != "" && r.Inputs[r.CorrelationInput] != "":
+		return fmt.Errorf("dispatch request: input %q is set by the correlation key; remove it from the inputs", r.CorrelationInput)
+	}
+	return nil
+}
+
+// body is the inputs object sent, with the correlation key added.
+func (r Request) body(a *Attempt) map[string]any {
+	if len(r.Inputs) == 0 && r.CorrelationInput == "" {
+		return nil
+	}
+	in := make(map[string]any, len(r.Inputs)+1)
+	for k, v := range r.Inputs {
+		in[k] = v
+	}
+	if r.CorrelationInput != "" {
+		in[r.CorrelationInput] = a.Key
+	}
+	return in
+}
+
+// branch is the ref as run listings name it.
+func (r Request) branch() string {
+	return strings.TrimPrefix(strings.TrimPrefix(r.Ref, "refs/heads/"), "refs/tags/")
 }
 
 // notFoundHint explains a 404 from the workflow's endpoints.
 func notFoundHint(c *ghclient.Client, workflowFile string) string {
 	return fmt.Sprintf("check that .github/workflows/%s exists in %s and that the credentials can see the repository (a token without access gets 404, not 403)",
 		workflowFile, c.Repo.WebURL())
-}
-
-// post sends the dispatch. The body carries return_run_details only when
-// asked, because older servers refuse unknown fields.
-func post(ctx context.Context, c *ghclient.Client, req Request, runDetails bool) (*github.WorkflowDispatchRunDetails, *github.Response, error) {
-	body := github.CreateWorkflowDispatchEventRequest{Ref: req.Ref}
-	if len(req.Inputs) > 0 {
-		body.Inputs = make(map[string]any, len(req.Inputs))
-		for k, v := range req.Inputs {
-			body.Inputs[k] = v
-		}
-	}
-	if runDetails {
-		body.ReturnRunDetails = github.Ptr(true)
-	}
-	u := fmt.Sprintf("repos/%s/%s/actions/workflows/%s/dispatches",
-		url.PathEscape(c.Repo.Owner), url.PathEscape(c.Repo.Name), url.PathEscape(req.WorkflowFile))
-	httpReq, err := c.NewRequest(ctx, http.MethodPost, u, body)
-	if err != nil {
-		return nil, nil, err
-	}
-	var details *github.WorkflowDispatchRunDetails
-	resp, err := c.Do(httpReq, &details)
-	return details, resp, err
 }
 
 // refusesRunDetails recognises an older server refusing return_run_details
@@ -271,55 +263,44 @@ func refusesRunDetails(err error) bool {
 		strings.Contains(ghclient.ErrorMessage(err), "return_run_details")
 }
 
-// dispatchError explains a refused dispatch. A failure that may have
-// happened after GitHub acted (a 5xx, a reset connection, a timeout) is made
-// final: retrying could start a second run.
-func dispatchError(err error, c *ghclient.Client, req Request) error {
-	action := fmt.Sprintf("dispatching workflow %s on %s in %s", req.WorkflowFile, req.Ref, c.Repo.FullName())
-	classified := ghclient.Classify(err, action, ghclient.Hints{
-		NotFound:      notFoundHint(c, req.WorkflowFile),
-		Unprocessable: unprocessableHint(err, req),
-		Forbidden:     "the credentials need the actions:write permission (fine-grained token or GitHub App) or the repo scope (classic token)",
-	})
-	if lostAnswer(err) {
-		return failure.Final(fmt.Errorf("%w; GitHub may have started a run anyway, and none appeared in time, so it is not dispatched again: check %s/actions before retrying",
-			classified, c.Repo.WebURL()))
-	}
-	return classified
-}
-
-// lostAnswer reports a failure after the dispatch may have reached GitHub:
-// a 5xx answer, or a connection cut or timed out after sending. Refusals
-// (4xx, rate limits) and connections never made are not: GitHub did not act.
-func lostAnswer(err error) bool {
-	if ghclient.NotSent(err) || errors.Is(err, context.Canceled) {
-		return false
-	}
-	var rl *github.RateLimitError
-	var arl *github.AbuseRateLimitError
-	if errors.As(err, &rl) || errors.As(err, &arl) {
-		return false
-	}
-	code := ghclient.StatusCode(err)
-	if code == 0 {
-		var er *github.ErrorResponse
-		var te *ghclient.TokenError
-		return !errors.As(err, &er) && !errors.As(err, &te)
-	}
-	return code >= 500
-}
-
 func unprocessableHint(err error, req Request) string {
 	msg := ghclient.ErrorMessage(err)
 	switch {
 	case strings.Contains(msg, "workflow_dispatch"):
 		return fmt.Sprintf("the workflow file at ref %q has no 'on: workflow_dispatch' trigger; check the ref, or add the trigger on that branch", req.Ref)
+	case strings.Contains(msg, "Unexpected inputs") && req.CorrelationInput != "":
+		return fmt.Sprintf("the workflow does not declare these inputs under on.workflow_dispatch.inputs at that ref; declare them (correlationInput %q must be a declared input too) or remove them from the step", req.CorrelationInput)
 	case strings.Contains(msg, "Unexpected inputs"):
 		return "the workflow does not declare these inputs under on.workflow_dispatch.inputs at that ref; remove them from the step or declare them"
 	case strings.Contains(msg, "No ref found"):
 		return fmt.Sprintf("no branch or tag %q exists in the repository", req.Ref)
 	}
 	return ""
+}
+
+// checkResultURLs refuses run URLs that point away from the repository's
+// hosts: text from the server is shown to people and passed to later steps.
+func checkResultURLs(c *ghclient.Client, res *Result) error {
+	api, web := c.Repo.APIBaseURL, c.Repo.WebURL()
+	ok := func(u, base string) bool {
+		return u == "" || (strings.HasPrefix(u, strings.TrimSuffix(base, "/")+"/") && !strings.ContainsAny(u, " \t\r\n\x1b"))
+	}
+	if !ok(res.RunURL, api) || !ok(res.HTMLURL, web) {
+		return fmt.Errorf("the dispatch answer named run URLs outside %s", c.Repo.Host)
+	}
+	return nil
+}
+
+// runURLs are the API and web URLs of run id in the client's repository.
+func runURLs(c *ghclient.Client, id int64) (api, web string) {
+	return fmt.Sprintf("%srepos/%s/actions/runs/%d", c.Repo.APIBaseURL, c.Repo.FullName(), id),
+		fmt.Sprintf("%s/actions/runs/%d", c.Repo.WebURL(), id)
+}
+
+// RunsPage is the web page listing the workflow's runs: where a person looks
+// for a run whose dispatch outcome is unknown.
+func RunsPage(c *ghclient.Client, workflowFile string) string {
+	return fmt.Sprintf("%s/actions/workflows/%s", c.Repo.WebURL(), url.PathEscape(workflowFile))
 }
 
 func (d *Dispatcher) host(apiBase string) *hostState {
@@ -330,32 +311,40 @@ func (d *Dispatcher) host(apiBase string) *hostState {
 	}
 	h, ok := d.hosts[apiBase]
 	if !ok {
+		if len(d.hosts) >= maxHosts {
+			d.hosts = map[string]*hostState{}
+		}
 		h = &hostState{}
 		d.hosts[apiBase] = h
 	}
 	return h
 }
 
-func (d *Dispatcher) tracker(c *ghclient.Client, req Request) *runTracker {
-	branch := strings.TrimPrefix(strings.TrimPrefix(req.Ref, "refs/heads/"), "refs/tags/")
-	key := c.Repo.APIBaseURL + "|" + strings.ToLower(c.Repo.FullName()) + "|" + req.WorkflowFile + "|" + branch
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.trackers == nil {
-		d.trackers = map[string]*runTracker{}
-	}
-	t, ok := d.trackers[key]
-	if !ok {
-		t = newRunTracker(c.Repo, req.WorkflowFile, branch)
-		d.trackers[key] = t
-	}
-	return t
-}
+// maxHosts and maxTrackers bound what a long-lived Dispatcher remembers;
+// past them it starts afresh, which costs a 400 on an old GHES at worst.
+const (
+	maxHosts    = 1000
+	maxTrackers = 10000
+)
 
 func (d *Dispatcher) logf(format string, args ...any) {
 	if d.Logf != nil {
 		d.Logf(format, args...)
 	}
+}
+
+func (d *Dispatcher) holdWindow() time.Duration {
+	if d.HoldWindow > 0 {
+		return d.HoldWindow
+	}
+	return DefaultHoldWindow
+}
+
+func (d *Dispatcher) settle() time.Duration {
+	if d.Settle > 0 {
+		return d.Settle
+	}
+	return DefaultSettle
 }
 
 func (h *hostState) getMode() detailsMode {
@@ -370,38 +359,38 @@ func (h *hostState) setMode(m detailsMode) {
 	h.mode = m
 }
 
-func (h *hostState) setModeIf(from, to detailsMode) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.mode == from {
-		h.mode = to
-	}
-}
-
 // observe learns the server's clock from a response's Date header.
 func (h *hostState) observe(resp *http.Response) {
-	if resp == nil {
-		return
-	}
-	if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+	if t, ok := dateOf(resp); ok {
 		h.mu.Lock()
-		h.skew = time.Until(t)
+		h.skew, h.skewSeen = time.Until(t), true
 		h.mu.Unlock()
 	}
 }
 
-// now is the server's current time as far as this process can tell.
-func (h *hostState) now() time.Time {
+// now is the server's current time as far as this process can tell, and
+// whether a Date header has told it.
+func (h *hostState) now() (time.Time, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return time.Now().Add(h.skew)
+	return time.Now().Add(h.skew), h.skewSeen
 }
 
-func serverTime(resp *http.Response) time.Time {
-	if resp != nil {
-		if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
-			return t
-		}
+func dateOf(resp *http.Response) (time.Time, bool) {
+	if resp == nil {
+		return time.Time{}, false
 	}
-	return time.Now()
+	t, err := http.ParseTime(resp.Header.Get("Date"))
+	return t, err == nil
+}
+
+// timeLeft is ctx's remaining time, or def when it has no deadline.
+func timeLeft(ctx context.Context, def time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left > 0 {
+			return left
+		}
+		return time.Millisecond
+	}
+	return def
 }

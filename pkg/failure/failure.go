@@ -12,9 +12,9 @@ import (
 type Error struct {
 	Err   error
 	final bool
-	// RetryAfter, when set, is the earliest time a retry makes sense (for
+	// RetryAt, when set, is the earliest time a retry makes sense (for
 	// example the reset of an exhausted rate limit).
-	RetryAfter time.Time
+	RetryAt time.Time
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -43,7 +43,7 @@ func TransientUntil(err error, at time.Time) error {
 	if err == nil {
 		return nil
 	}
-	return &Error{Err: err, RetryAfter: at}
+	return &Error{Err: err, RetryAt: at}
 }
 
 // IsFinal reports whether err should not be retried. The outermost

@@ -16,8 +16,29 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
+	"github.com/kargo-gha/kargo-gha/internal/safetext"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 )
+
+// errorf is fmt.Errorf, for files that do not import fmt.
+var errorf = fmt.Errorf
+
+// Describe is a short, safe description of a request's failure for a
+// message: GitHub's status and message, or the network error's root cause.
+func Describe(err error) string {
+	var er *github.ErrorResponse
+	if errors.As(err, &er) && er.Response != nil {
+		msg := strings.TrimSpace(safetext.Clean(er.Message))
+		if msg == "" {
+			msg = http.StatusText(er.Response.StatusCode)
+		}
+		return fmt.Sprintf("GitHub answered %d %s", er.Response.StatusCode, msg)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "no answer in time"
+	}
+	return safetext.Clean(rootCause(err).Error())
+}
 
 // Hints say what a status means for the operation at hand, so the message a
 // user reads names the likely cause rather than a bare status code.
@@ -60,14 +81,18 @@ func Classify(err error, action string, h Hints) error {
 			wait = *arle.RetryAfter
 		}
 		return failure.TransientUntil(fmt.Errorf("%s: GitHub's secondary rate limit was hit; retry after %s", action, wait), time.Now().Add(wait))
+	case errors.As(err, &er) && er.Response != nil && isRateLimited(er.Response):
+		return rateLimitResponse(er, action)
 	case errors.As(err, &er) && er.Response != nil:
 		return classifyStatus(er, action, h)
 	case errors.As(err, new(*RefusedAddressError)):
 		return failure.Final(fmt.Errorf("%s: %w", action, rootCause(err)))
 	case errors.Is(err, ErrResponseTooLarge):
 		return failure.Final(fmt.Errorf("%s: %w", action, err))
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: %w", action, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return failure.Transient(fmt.Errorf("%s: no answer in time: %w", action, err))
 	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF):
 		return failure.Transient(fmt.Errorf("%s: GitHub's answer was not valid JSON: %w", action, err))
 	case errors.As(err, &ue):
@@ -85,39 +110,53 @@ func Classify(err error, action string, h Hints) error {
 
 func classifyStatus(er *github.ErrorResponse, action string, h Hints) error {
 	code := er.Response.StatusCode
-	msg := strings.TrimSpace(er.Message)
+	msg := strings.TrimSpace(safetext.Clean(er.Message))
 	if msg == "" {
 		msg = http.StatusText(code)
 	}
 	detail := fmt.Sprintf("GitHub answered %d %s", code, msg)
 	for _, e := range er.Errors {
 		if e.Message != "" {
-			detail += "; " + e.Message
+			detail += "; " + safetext.Clean(e.Message)
 		}
+	}
+	wrap := func(format string, args ...any) *statusError {
+		return &statusError{msg: fmt.Sprintf(format, args...), cause: er}
 	}
 	switch {
 	case code == http.StatusUnauthorized:
-		return failure.Final(fmt.Errorf("%s: %s: the credentials were rejected; the token is invalid, expired or revoked", action, detail))
+		return failure.Final(wrap("%s: %s: the credentials were rejected; the token is invalid, expired or revoked", action, detail))
 	case code == http.StatusForbidden:
 		hint := "the credentials lack a permission"
 		if h.Forbidden != "" {
 			hint = h.Forbidden
 		}
-		return failure.Final(fmt.Errorf("%s: %s: %s", action, detail, hint))
+		return failure.Final(wrap("%s: %s: %s", action, detail, hint))
 	case code == http.StatusNotFound:
 		hint := "it does not exist or the credentials cannot see it"
 		if h.NotFound != "" {
 			hint = h.NotFound
 		}
-		return failure.Final(fmt.Errorf("%s: %s: %s", action, detail, hint))
+		return failure.Final(wrap("%s: %s: %s", action, detail, hint))
 	case code == http.StatusUnprocessableEntity && h.Unprocessable != "":
-		return failure.Final(fmt.Errorf("%s: %s (%s)", action, detail, h.Unprocessable))
+		return failure.Final(wrap("%s: %s (%s)", action, detail, h.Unprocessable))
 	case code == http.StatusTooManyRequests || code >= 500:
-		return failure.Transient(fmt.Errorf("%s: %s", action, detail))
+		return failure.Transient(wrap("%s: %s", action, detail))
 	default:
-		return failure.Final(fmt.Errorf("%s: %s", action, detail))
+		return failure.Final(wrap("%s: %s", action, detail))
 	}
 }
+
+// statusError is a classified error answer: its message says what was
+// attempted and what GitHub answered; it unwraps to go-github's error, so
+// StatusCode and RateLimited still see the answer.
+type statusError struct {
+	msg   string
+	cause *github.ErrorResponse
+}
+
+func (e *statusError) Error() string { return e.msg }
+func (e *statusError) Unwrap() error { return e.cause }
 
 // StatusCode is the HTTP status of a GitHub error answer, or 0.
 func StatusCode(err error) int {

@@ -13,12 +13,16 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-github/v90/github"
 
+	"github.com/kargo-gha/kargo-gha/internal/bounded"
+	"github.com/kargo-gha/kargo-gha/internal/safetext"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
@@ -32,8 +36,40 @@ const (
 	maxIdleConnsPerHost = 64
 )
 
-// Version is the User-Agent's version; the command sets it at start-up.
-var Version = "dev"
+// maxClients and clientAge bound the client cache of a long-lived process:
+// tokens rotate (Kargo mints a new App installation token every hour), and
+// each new token is a new client; old ones age out.
+const (
+	maxClients = 512
+	clientAge  = 2 * time.Hour
+)
+
+var userAgentVersion atomic.Value // string
+
+// SetVersion sets the version the User-Agent names (the command's).
+func SetVersion(v string) { userAgentVersion.Store(v) }
+
+// userAgent is "kargo-gha/VERSION": the version set, else this module's
+// version in the binary's build info (a Kargo controller that imports it),
+// else "dev".
+func userAgent() string {
+	if v, ok := userAgentVersion.Load().(string); ok && v != "" {
+		return "kargo-gha/" + v
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Path == modulePath && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return "kargo-gha/" + bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Path == modulePath && d.Version != "" && d.Version != "(devel)" {
+				return "kargo-gha/" + d.Version
+			}
+		}
+	}
+	return "kargo-gha/dev"
+}
+
+const modulePath = "github.com/kargo-gha/kargo-gha"
 
 // Pool hands out clients and shares what is expensive between them: TLS
 // connections per host and installation tokens per App installation. One
@@ -48,8 +84,7 @@ type Pool struct {
 
 	once       sync.Once
 	transports map[bool]*http.Transport
-	mu         sync.Mutex
-	clients    map[string]*Client
+	clients    bounded.Map[string, *Client]
 	tokens     credentials.Cache
 }
 
@@ -67,19 +102,18 @@ func (p *Pool) Client(repo repourl.Repository, creds credentials.Credentials, in
 		return nil, err
 	}
 	key := fmt.Sprintf("%s|%s|%t|%s", repo.APIBaseURL, repo.FullName(), insecure, creds.Fingerprint())
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.clients[key]; ok {
+	if c, ok := p.clients.Get(key, clientAge); ok {
 		return c, nil
 	}
 	c, err := p.newClient(repo, creds, insecure)
 	if err != nil {
 		return nil, err
 	}
-	if p.clients == nil {
-		p.clients = map[string]*Client{}
+	safetext.Register(creds.Token)
+	if creds.App != nil {
+		safetext.Register(string(creds.App.PrivateKeyPEM))
 	}
-	p.clients[key] = c
+	p.clients.Put(key, c, maxClients, clientAge)
 	return c, nil
 }
 
@@ -88,7 +122,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	if err != nil {
 		return nil, fmt.Errorf("API URL %q: %w", repo.APIBaseURL, err)
 	}
-	base := retryTransport{base: limitTransport{base: p.transport(insecure)}}
+	base := retryTransport{base: limitTransport{base: sentTransport{base: p.transport(insecure)}}}
 	var tokens credentials.TokenSource = credentials.StaticToken(creds.Token)
 	if creds.App != nil {
 		tokens, err = p.appTokens(repo, creds, insecure, base)
@@ -103,7 +137,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	gh, err := github.NewClient(
 		github.WithHTTPClient(hc),
 		github.WithURLs(&repo.APIBaseURL, &repo.UploadURL),
-		github.WithUserAgent("kargo-gha/"+Version),
+		github.WithUserAgent(userAgent()),
 	)
 	if err != nil {
 		return nil, err
@@ -130,7 +164,7 @@ func (p *Pool) exchanger(repo repourl.Repository, installationID int64, base htt
 			CheckRedirect: sameHostRedirects(api.Host),
 		}
 		gh, err := github.NewClient(github.WithHTTPClient(hc), github.WithURLs(&repo.APIBaseURL, &repo.UploadURL),
-			github.WithUserAgent("kargo-gha/"+Version))
+			github.WithUserAgent(userAgent()))
 		if err != nil {
 			return "", time.Time{}, err
 		}

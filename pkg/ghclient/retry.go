@@ -1,7 +1,6 @@
 package ghclient
 
 import (
-	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -20,12 +19,6 @@ const (
 	// between those tries: 250 ms, 500 ms, 1 s, capped at 5 s.
 	backoffBase = 250 * time.Millisecond
 	backoffMax  = 5 * time.Second
-	// maxRateLimitWaits bounds how often one request waits out a rate limit.
-	maxRateLimitWaits = 3
-	// MaxRateLimitWait caps a rate-limit wait when the caller set no deadline:
-	// secondary limits ask for about a minute; a primary limit that resets in
-	// an hour is better reported than slept through.
-	MaxRateLimitWait = 2 * time.Minute
 	// secondaryDefaultWait is GitHub's advice when a secondary limit names
 	// no wait: at least a minute.
 	secondaryDefaultWait = time.Minute
@@ -40,10 +33,11 @@ var tokenExchangePath = regexp.MustCompile(`/app/installations/\d+/access_tokens
 // cannot act twice on GitHub:
 //   - reads (GET, HEAD) and the token exchange, on 5xx answers and network
 //     errors, with exponential backoff and jitter;
-//   - any request that provably never left this machine (dial, DNS);
-//   - any request GitHub refused for a rate limit (it did not act on it),
-//     after waiting until the limit resets or Retry-After passes, when that
-//     fits in the budget.
+//   - any request that provably never left this machine (dial, DNS).
+//
+// Rate limits are not waited out here: the answer goes back to the caller,
+// whose error says how long to wait (RetryAfter), so that a step can return
+// and be called again instead of sleeping.
 //
 // A dispatch answered with a 5xx, or cut off after it was sent, is not
 // repeated here: the dispatcher decides, because GitHub may have acted.
@@ -54,10 +48,10 @@ type retryTransport struct {
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	safe := req.Method == http.MethodGet || req.Method == http.MethodHead || tokenExchangePath.MatchString(req.URL.Path)
 	ctx := req.Context()
-	failures, rateWaits := 0, 0
+	failures := 0
 	for {
 		attempt := req
-		if req.Body != nil && req.GetBody != nil && (failures > 0 || rateWaits > 0) {
+		if req.Body != nil && req.GetBody != nil && failures > 0 {
 			body, err := req.GetBody()
 			if err != nil {
 				return nil, err
@@ -77,13 +71,8 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			wait = backoff(failures)
 		case err != nil:
 			return nil, err
-		case isRateLimited(resp) && rateWaits < maxRateLimitWaits:
-			w, ok := rateLimitWait(resp)
-			if !ok || !fits(ctx, w) {
-				return resp, nil
-			}
-			rateWaits++
-			wait = w
+		case isRateLimited(resp):
+			return resp, nil
 		case resp.StatusCode >= 500 && safe && failures+1 < maxAttempts:
 			failures++
 			wait = backoff(failures)
@@ -112,15 +101,6 @@ func backoff(n int) time.Duration {
 		d = backoffMax
 	}
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-// fits reports whether waiting w leaves the request inside the context's
-// deadline, or within MaxRateLimitWait when there is none.
-func fits(ctx context.Context, w time.Duration) bool {
-	if deadline, ok := ctx.Deadline(); ok {
-		return time.Now().Add(w).Before(deadline)
-	}
-	return w <= MaxRateLimitWait
 }
 
 // isRateLimited recognises GitHub's primary (remaining 0) and secondary

@@ -5,6 +5,7 @@ package wait
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -39,19 +40,40 @@ func (o Outcome) String() string {
 type Status struct {
 	RunID      int64
 	Outcome    Outcome
-	Status     string // GitHub's status: queued, in_progress, completed, ...
+	Status     string // GitHub's status: queued, in_progress, waiting, completed, ...
 	Conclusion string // set once completed
 	HTMLURL    string
+	// RunAttempt grows when someone re-runs the run.
+	RunAttempt int64
 	// Expected is the conclusion that was expected ("" for any).
 	Expected string
+	// FailedJobs, after Diagnose, names what failed in a Mismatched run.
+	FailedJobs []FailedJob
+	// MoreFailed counts failed jobs beyond FailedJobs.
+	MoreFailed int
 }
 
-// Err is the failure a Mismatched status stands for, nil otherwise.
+// Err is the failure a Mismatched status stands for, nil otherwise. After
+// Diagnose it names the failed jobs and their first failed steps.
 func (s *Status) Err() error {
 	if s.Outcome != Mismatched {
 		return nil
 	}
-	return failure.Final(fmt.Errorf("workflow run %d finished with conclusion %q, expected %q: %s", s.RunID, s.Conclusion, s.Expected, s.HTMLURL))
+	msg := fmt.Sprintf("run %d finished %q (expected %q)", s.RunID, s.Conclusion, s.Expected)
+	for i, j := range s.FailedJobs {
+		if i == 0 {
+			msg += ": " + j.String()
+		} else {
+			msg += "; " + j.String()
+		}
+	}
+	if s.MoreFailed > 0 {
+		msg += fmt.Sprintf("; %d more jobs failed", s.MoreFailed)
+	}
+	if len(s.FailedJobs) == 0 {
+		msg += ": " + s.HTMLURL
+	}
+	return failure.Final(errors.New(msg))
 }
 
 // Checker checks runs. It remembers each run's last answer and ETag so that
@@ -80,7 +102,10 @@ func (c *Checker) Check(ctx context.Context, client *ghclient.Client, runID int6
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{RunID: runID, Status: run.GetStatus(), Conclusion: run.GetConclusion(), HTMLURL: run.GetHTMLURL(), Expected: expected}
+	st := &Status{RunID: runID, Status: run.GetStatus(), Conclusion: run.GetConclusion(), HTMLURL: run.GetHTMLURL(), RunAttempt: int64(run.GetRunAttempt()), Expected: expected}
+	if err := checkRun(client, run, runID); err != nil {
+		return nil, err
+	}
 	switch {
 	case st.Status != "completed":
 		st.Outcome = Running
@@ -92,6 +117,9 @@ func (c *Checker) Check(ctx context.Context, client *ghclient.Client, runID int6
 	return st, nil
 }
 
+// get reads the run with a conditional request.
+//
+// GitHub API docs: https://docs.github.com/rest/actions/workflow-runs#get-a-workflow-run
 func (c *Checker) get(ctx context.Context, client *ghclient.Client, runID int64) (*github.WorkflowRun, error) {
 	key := fmt.Sprintf("%s|%s|%d", client.Repo.APIBaseURL, client.Repo.FullName(), runID)
 	u := fmt.Sprintf("repos/%s/%s/actions/runs/%d", url.PathEscape(client.Repo.Owner), url.PathEscape(client.Repo.Name), runID)

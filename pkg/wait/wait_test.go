@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/internal/simtest"
 	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
-	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
 
@@ -42,7 +42,7 @@ func newFixture(t *testing.T, queued, running time.Duration) *fixture {
 // start dispatches a workflow that ends with conclusion and returns its run.
 func (f *fixture) start(t *testing.T, conclusion string) int64 {
 	t.Helper()
-	res, err := (&dispatch.Dispatcher{}).Dispatch(context.Background(), f.client, dispatch.Request{WorkflowFile: conclusion + ".yml", Ref: "main"})
+	res, err := (&dispatch.Dispatcher{}).Dispatch(context.Background(), f.client, dispatch.Request{WorkflowFile: conclusion + ".yml", Ref: "main"}, "", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestEveryConclusionWithExpectationMetUnmetAndUnset(t *testing.T) {
 			case wantMatch && (err != nil || st.Outcome != Succeeded):
 				t.Errorf("actual %s expected %q: %v, %v", actual, expected, st.Outcome, err)
 			case !wantMatch && (st.Outcome != Mismatched || !failure.IsFinal(err) ||
-				!strings.Contains(err.Error(), `conclusion "`+actual+`", expected "`+expected+`"`) || !strings.Contains(err.Error(), st.HTMLURL)):
+				!strings.Contains(err.Error(), `finished "`+actual+`" (expected "`+expected+`")`) || !strings.Contains(err.Error(), st.HTMLURL)):
 				t.Errorf("actual %s expected %q: %v, %v", actual, expected, st.Outcome, err)
 			}
 		}

@@ -7,8 +7,8 @@ import (
 	"encoding/pem"
 	"testing"
 
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
-	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
 )
 
 func testApp(t *testing.T, sim *ghsim.Server) credentials.Credentials {

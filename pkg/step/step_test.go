@@ -1,4 +1,4 @@
-package steprun
+package step
 
 import (
 	"context"
@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/internal/simtest"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
 	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )
 
@@ -22,7 +22,7 @@ func newRunner(t *testing.T, opts ghsim.Options) (*Runner, *ghsim.Server) {
 	repo := sim.AddRepo("example", "test")
 	sim.AddWorkflow(repo, ghsim.Workflow{File: "test.yaml", Inputs: []string{"greeting"}})
 	sim.AddToken(tok, "octocat", false)
-	return &Runner{Pool: pool, Dispatcher: &dispatch.Dispatcher{}, Checker: &wait.Checker{}}, sim
+	return &Runner{Clients: pool, Dispatcher: &dispatch.Dispatcher{Settle: 300 * time.Millisecond}, Checker: &wait.Checker{}}, sim
 }
 
 func kargoCreds(_ context.Context, repoURL string) (*credentials.Credentials, error) {
@@ -47,10 +47,10 @@ func TestDispatchStep(t *testing.T) {
 		msg        string
 	}{
 		{name: "dispatches", cfg: cfg, creds: kargoCreds, status: StatusSucceeded, dispatches: 1},
-		{name: "earlier runID as float64 (state reloaded)", state: map[string]any{"dispatch": map[string]any{"runID": float64(7000000123)}}, cfg: cfg, creds: kargoCreds,
+		{name: "earlier runID as float64 (state reloaded)", state: map[string]any{"d": map[string]any{"runID": float64(7000000123)}}, cfg: cfg, creds: kargoCreds,
 			status: StatusSucceeded, runID: int64(7000000123), msg: "not dispatching again"},
-		{name: "earlier runID as int64", state: map[string]any{"dispatch": map[string]any{"runID": int64(42)}}, cfg: cfg, creds: kargoCreds, status: StatusSucceeded, runID: int64(42)},
-		{name: "earlier runID as string", state: map[string]any{"dispatch": map[string]any{"runID": "43"}}, cfg: cfg, creds: kargoCreds, status: StatusSucceeded, runID: int64(43)},
+		{name: "earlier runID as int64", state: map[string]any{"d": map[string]any{"runID": int64(42)}}, cfg: cfg, creds: kargoCreds, status: StatusSucceeded, runID: int64(42)},
+		{name: "earlier runID as string", state: map[string]any{"d": map[string]any{"runID": "43"}}, cfg: cfg, creds: kargoCreds, status: StatusSucceeded, runID: int64(43)},
 		{name: "another step's runID is not ours", state: map[string]any{"other": map[string]any{"runID": int64(44)}}, cfg: cfg, creds: kargoCreds, status: StatusSucceeded, dispatches: 1},
 		{name: "bad config", cfg: map[string]any{"repoURL": "https://github.com/example/test"}, creds: kargoCreds, status: StatusFailed, final: true, msg: "workflowFile: is required"},
 		{name: "no credentials", cfg: map[string]any{"repoURL": "https://github.com/example/other", "workflowFile": "test.yaml", "ref": "main"}, creds: kargoCreds,
@@ -60,7 +60,7 @@ func TestDispatchStep(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sim.ResetStats()
-			res, err := r.Dispatch(context.Background(), &Context{Project: "kargo-demo", Alias: "dispatch", Config: tt.cfg, SharedState: tt.state, Credentials: tt.creds})
+			res, err := r.Dispatch(context.Background(), &Context{Project: "kargo-demo", Alias: "d", Config: tt.cfg, SharedState: tt.state, Credentials: tt.creds})
 			if res.Status != tt.status || (err != nil) != (tt.status != StatusSucceeded) || (err != nil && failure.IsFinal(err) != tt.final) {
 				t.Fatalf("result %+v, err %v", res, err)
 			}
@@ -82,13 +82,13 @@ func TestDispatchStep(t *testing.T) {
 
 func TestDispatchLegacyFormatReadsTheSecret(t *testing.T) {
 	r, sim := newRunner(t, ghsim.Options{})
-	secret := func(_ context.Context, name string) (map[string]string, error) {
+	legacy := func(_ context.Context, name string) (*credentials.Credentials, error) {
 		if name != "github-credentials" {
 			return nil, nil
 		}
-		return map[string]string{"accessToken": tok, "baseURL": sim.URL + "/api/v3"}, nil
+		return &credentials.Credentials{Token: tok, BaseURL: sim.URL + "/api/v3", Source: "Secret " + name}, nil
 	}
-	res, err := r.Dispatch(context.Background(), &Context{Project: "kargo-demo", Alias: "d", Secret: secret, Config: map[string]any{
+	res, err := r.Dispatch(context.Background(), &Context{Project: "kargo-demo", Alias: "d", LegacyCredentials: legacy, Config: map[string]any{
 		"credentials": map[string]any{"secretName": "github-credentials"}, "owner": "example", "repo": "test", "workflowFile": "test.yaml", "ref": "main"}})
 	if err != nil || res.Status != StatusSucceeded || !strings.Contains(res.Message, "v1.8 configuration format") || !strings.Contains(res.Message, "repoURL: "+sim.RepoURL("example", "test")) {
 		t.Fatalf("%+v, %v", res, err)
@@ -114,7 +114,7 @@ func TestWaitStep(t *testing.T) {
 	if err != nil || res.Status != StatusRunning || res.RetryAfter == nil || *res.RetryAfter != 30*time.Second || !strings.Contains(res.Message, "queued") {
 		t.Fatalf("%+v, %v", res, err)
 	}
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
 	res, err = check("success")
 	if err != nil || res.Status != StatusSucceeded || res.Output["conclusion"] != "success" {
 		t.Fatalf("%+v, %v", res, err)
@@ -123,8 +123,18 @@ func TestWaitStep(t *testing.T) {
 	if res.Status != StatusFailed || !failure.IsFinal(err) || !strings.Contains(res.Message, `expected "failure"`) {
 		t.Fatalf("%+v, %v", res, err)
 	}
-	res, err = r.Wait(context.Background(), &Context{Project: "p", Credentials: kargoCreds, Config: map[string]any{"repoURL": "https://github.com/example/test", "runID": 1}})
+	// A run that does not exist: 404 is retried for a moment (GitHub may
+	// name a run before it can be read), then final.
+	gone := &Context{Project: "p", Alias: "w", Credentials: kargoCreds, Config: map[string]any{"repoURL": "https://github.com/example/test", "runID": 1}}
+	res, err = r.Wait(context.Background(), gone)
+	if res.Status != StatusRunning || err != nil || !strings.Contains(res.Message, "not readable yet") {
+		t.Fatalf("missing run, first check: %+v, %v", res, err)
+	}
+	st := res.Output["wait"].(map[string]any)
+	st["firstCheck"] = stamp(time.Now().Add(-time.Minute))
+	gone.SharedState = map[string]any{"w": res.Output}
+	res, err = r.Wait(context.Background(), gone)
 	if res.Status != StatusErrored || !failure.IsFinal(err) || !strings.Contains(err.Error(), "does not exist") {
-		t.Fatalf("missing run: %+v, %v", res, err)
+		t.Fatalf("missing run after the grace: %+v, %v", res, err)
 	}
 }

@@ -56,6 +56,12 @@ type Options struct {
 	// Observe, when set, sees every request (with its body) and the status
 	// answered, for tests that check clients' requests.
 	Observe func(Exchange)
+	// ReadLag is how long a run named in a dispatch answer still answers
+	// 404 to reads, as GitHub's replicas can lag behind its answer.
+	ReadLag time.Duration
+	// IgnoreListFilters makes run listings ignore every filter (workflow,
+	// branch, event, created): a broken or hostile server.
+	IgnoreListFilters bool
 }
 
 // Exchange is one request and the answer's status and body.
@@ -118,7 +124,34 @@ type Workflow struct {
 	TriggerRefs []string
 	// Conclusion its runs end with ("success" when empty).
 	Conclusion string
-	runNumber  int
+	// RunName is the workflow's run-name; ${{ inputs.NAME }} is replaced by
+	// the dispatch's input. Empty: runs are titled with the workflow name.
+	RunName string
+	// Jobs are the jobs of each run; empty means one job, "build", with one
+	// step, that ends as the run does.
+	Jobs []Job
+	// Environment, when set, holds each run in "waiting" for its approval
+	// for ApprovalFor after it is queued.
+	Environment *Environment
+	runNumber   int
+}
+
+// Job is a job of a simulated workflow.
+type Job struct {
+	Name string
+	// Steps are its step names, run in order.
+	Steps []string
+	// FailAt is the 1-based step that fails when the run fails, 0 for none
+	// (the job then succeeds, or is cancelled when Cancelled is set).
+	FailAt    int
+	Cancelled bool
+}
+
+// Environment is a protected deployment environment a run waits on.
+type Environment struct {
+	Name        string
+	Reviewers   []string
+	ApprovalFor time.Duration
 }
 
 // App is a simulated GitHub App.
@@ -323,6 +356,10 @@ type Fault struct {
 	Status int
 	// SecondaryRateLimit answers 403 with this Retry-After.
 	SecondaryRateLimit time.Duration
+	// Undocumented, with SecondaryRateLimit, words the rate limit so that
+	// only its status and Retry-After header say what it is (Status 403 by
+	// default, or 429).
+	Undocumented bool
 	// PrimaryRateLimit answers 403 with the primary limit exhausted until
 	// an hour from now.
 	PrimaryRateLimit bool
@@ -387,4 +424,11 @@ func (s *Server) appByIssuer(iss string) *App {
 		}
 	}
 	return nil
+}
+
+// Repo returns the repository owner/name, or nil.
+func (s *Server) Repo(owner, name string) *Repo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.repo(owner, name)
 }

@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-github/v90/github"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
-	"github.com/kargo-gha/kargo-gha/pkg/ghsim"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
 
@@ -145,6 +146,8 @@ func TestSimulatorAndClientFollowGitHubsOpenAPIDescription(t *testing.T) {
 		dispatchPath = "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches"
 		listPath     = "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs"
 		runPath      = "/repos/{owner}/{repo}/actions/runs/{run_id}"
+		jobsPath     = "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs"
+		pendingPath  = "/repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
 		tokenPath    = "/app/installations/{installation_id}/access_tokens"
 	)
 	schemas := map[string]*jsonschema.Schema{
@@ -152,6 +155,8 @@ func TestSimulatorAndClientFollowGitHubsOpenAPIDescription(t *testing.T) {
 		"dispatch-200":     api.schema(t, "paths", dispatchPath, "post", "responses", "200", "content", "application/json", "schema"),
 		"list-200":         api.schema(t, "paths", listPath, "get", "responses", "200", "content", "application/json", "schema"),
 		"run-200":          api.schema(t, "paths", runPath, "get", "responses", "200", "content", "application/json", "schema"),
+		"jobs-200":         api.schema(t, "paths", jobsPath, "get", "responses", "200", "content", "application/json", "schema"),
+		"pending-200":      api.schema(t, "paths", pendingPath, "get", "responses", "200", "content", "application/json", "schema"),
 		"token-201":        api.schema(t, "paths", tokenPath, "post", "responses", "201", "content", "application/json", "schema"),
 		"error":            api.schema(t, "components", "schemas", "basic-error"),
 	}
@@ -174,7 +179,9 @@ func TestSimulatorAndClientFollowGitHubsOpenAPIDescription(t *testing.T) {
 			}
 			defer sim.Close()
 			repo := sim.AddRepo("myorg", "my-app")
-			sim.AddWorkflow(repo, ghsim.Workflow{File: "deploy.yml", Inputs: []string{"environment"}})
+			sim.AddWorkflow(repo, ghsim.Workflow{File: "deploy.yml", Inputs: []string{"environment"}, Conclusion: "failure",
+				Jobs:        []ghsim.Job{{Name: "deploy (prod)", Steps: []string{"Set up job", "kubectl apply"}, FailAt: 2}, {Name: "notify", Steps: []string{"Send"}, Cancelled: true}},
+				Environment: &ghsim.Environment{Name: "prod", Reviewers: []string{"alice"}, ApprovalFor: 300 * time.Millisecond}})
 			sim.AddToken("ghp_openapi", "octocat", false)
 			pool := &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}
 			for _, u := range []string{"https://github.com/myorg/my-app", sim.RepoURL("myorg", "my-app")} {
@@ -183,16 +190,26 @@ func TestSimulatorAndClientFollowGitHubsOpenAPIDescription(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				d := &dispatch.Dispatcher{}
-				res, err := d.Dispatch(context.Background(), c, dispatch.Request{WorkflowFile: "deploy.yml", Ref: "main", Inputs: map[string]string{"environment": "prod"}, Timeout: 10 * time.Second})
+				d := &dispatch.Dispatcher{Settle: 100 * time.Millisecond}
+				res, err := d.Dispatch(context.Background(), c, dispatch.Request{WorkflowFile: "deploy.yml", Ref: "main", Inputs: map[string]string{"environment": "prod"}}, "", 10*time.Second)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, _, err := c.Actions.GetWorkflowRunByID(context.Background(), "myorg", "my-app", res.RunID); err != nil {
+				ctx := context.Background()
+				if _, _, err := c.Actions.GetWorkflowRunByID(ctx, "myorg", "my-app", res.RunID); err != nil {
+					t.Fatal(err)
+				}
+				// Jobs and pending deployments, while the run waits for
+				// approval and once it has failed.
+				if _, _, err := c.Actions.GetPendingDeployments(ctx, "myorg", "my-app", res.RunID); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(400 * time.Millisecond)
+				if _, _, err := c.Actions.ListWorkflowJobs(ctx, "myorg", "my-app", res.RunID, &github.ListWorkflowJobsOptions{Filter: "latest"}); err != nil {
 					t.Fatal(err)
 				}
 				// An error answer.
-				_, _ = d.Dispatch(context.Background(), c, dispatch.Request{WorkflowFile: "missing.yml", Ref: "main", Timeout: time.Second})
+				_, _ = d.Dispatch(ctx, c, dispatch.Request{WorkflowFile: "missing.yml", Ref: "main"}, "", time.Second)
 			}
 			// The simulator reports an exchange once its handler is done,
 			// which can be after the client decoded the answer.
@@ -225,9 +242,15 @@ func TestSimulatorAndClientFollowGitHubsOpenAPIDescription(t *testing.T) {
 				case e.Route == "get-run":
 					api.validate(t, what, schemas["run-200"], e.Body)
 					checked["run"]++
+				case e.Route == "jobs":
+					api.validate(t, what, schemas["jobs-200"], e.Body)
+					checked["jobs"]++
+				case e.Route == "pending-deployments":
+					api.validate(t, what, schemas["pending-200"], e.Body)
+					checked["pending"]++
 				}
 			}
-			if checked["dispatch"] == 0 || checked["run"] == 0 || checked["error"] == 0 || (answer != ghsim.AnswerRunDetails && checked["list"] == 0) {
+			if checked["dispatch"] == 0 || checked["run"] == 0 || checked["error"] == 0 || checked["jobs"] == 0 || checked["pending"] == 0 || (answer != ghsim.AnswerRunDetails && checked["list"] == 0) {
 				t.Fatalf("not every kind of exchange was checked: %v", checked)
 			}
 		})

@@ -14,6 +14,7 @@ type run struct {
 	ref       string
 	inputs    map[string]any
 	actor     string
+	title     string
 	createdAt time.Time // when it becomes visible
 	queuedFor time.Duration
 	runFor    time.Duration
@@ -22,10 +23,16 @@ type run struct {
 // status is computed from the clock, so runs progress without goroutines.
 func (r *run) status(now time.Time) (status, conclusion string, updated time.Time) {
 	started := r.createdAt.Add(r.queuedFor)
-	done := started.Add(r.runFor)
+	var approval time.Duration
+	if env := r.workflow.Environment; env != nil {
+		approval = env.ApprovalFor
+	}
+	done := started.Add(approval).Add(r.runFor)
 	switch {
 	case now.Before(started):
 		return "queued", "", r.createdAt
+	case now.Before(started.Add(approval)):
+		return "waiting", "", started
 	case now.Before(done):
 		return "in_progress", "", started
 	}
@@ -66,7 +73,7 @@ func (r *run) json(root apiRoot, now time.Time) map[string]any {
 		"head_branch":          r.ref,
 		"head_sha":             sha,
 		"path":                 ".github/workflows/" + r.workflow.File,
-		"display_title":        strings.TrimSuffix(r.workflow.File, ".yml"),
+		"display_title":        r.title,
 		"run_number":           r.number,
 		"run_attempt":          1,
 		"event":                "workflow_dispatch",

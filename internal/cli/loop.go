@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kargo-gha/kargo-gha/internal/safetext"
+	"github.com/kargo-gha/kargo-gha/pkg/step"
+)
+
+// ErrInterrupted is the cause of a context ended by SIGINT or SIGTERM.
+var ErrInterrupted = errors.New("interrupted")
+
+// stepFunc is one of the step layer's steps.
+type stepFunc func(context.Context, *step.Context) (step.Result, error)
+
+// drive calls a step until it stops Running, as Kargo would, keeping its
+// output as the state of the next call and pausing RetryAfter between calls
+// (idle when the step names none). It returns the last result; stopped is
+// set when ctx ended before the step did.
+func drive(ctx context.Context, run stepFunc, sc *step.Context, idle time.Duration, show func(step.Result)) (res step.Result, stopped bool, err error) {
+	for {
+		res, err = run(ctx, sc)
+		if show != nil {
+			show(res)
+		}
+		if err != nil || res.Status != step.StatusRunning {
+			return res, false, err
+		}
+		sc.SharedState = map[string]any{sc.Alias: res.Output}
+		pause := idle
+		if res.RetryAfter != nil {
+			pause = *res.RetryAfter
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return res, true, nil
+		case <-t.C:
+		}
+	}
+}
+
+// progress writes a line for people on stderr.
+func progress(f *Factory, format string, args ...any) {
+	fmt.Fprintln(f.IO.ErrOut, safetext.Clean(fmt.Sprintf(format, args...)))
+}
+
+// statusPrinter shows a person how a wait goes: each new message, with the
+// time waited; on a terminal that understands it as one updating line,
+// otherwise as plain lines a log keeps.
+type statusPrinter struct {
+	w     io.Writer
+	tty   bool
+	start time.Time
+	last  string
+	open  bool
+}
+
+func newStatusPrinter(f *Factory) *statusPrinter {
+	return &statusPrinter{w: f.IO.ErrOut, tty: liveUpdates(isTerminal(f.IO.ErrOut), f.Getenv("TERM")), start: time.Now()}
+}
+
+// liveUpdates says whether progress may rewrite its line: only on a
+// terminal that understands escapes.
+func liveUpdates(terminal bool, term string) bool { return terminal && term != "dumb" }
+
+func (p *statusPrinter) show(res step.Result) {
+	if res.Status != step.StatusRunning {
+		return
+	}
+	elapsed := time.Since(p.start).Round(time.Second)
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K[%s] %s", elapsed, res.Message)
+		p.open = true
+		return
+	}
+	if res.Message != p.last {
+		fmt.Fprintf(p.w, "[%s] %s\n", elapsed, res.Message)
+	}
+	p.last = res.Message
+}
+
+func (p *statusPrinter) done() {
+	if p.open {
+		fmt.Fprintln(p.w)
+		p.open = false
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// durationValue is a flag that takes a Go duration (2m, 90s) or a number
+// of seconds (120), so that every time flag reads the same way.
+type durationValue struct{ d *time.Duration }
+
+func (v durationValue) String() string {
+	if v.d == nil || *v.d == 0 {
+		return ""
+	}
+	return v.d.String()
+}
+
+func (v durationValue) Set(s string) error {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n <= 0 || n > 1<<31 {
+			return fmt.Errorf("%q must be a positive number of seconds or a duration such as 2m", s)
+		}
+		*v.d = time.Duration(n) * time.Second
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is neither a number of seconds (120) nor a duration (2m, 90s)", s)
+	}
+	*v.d = d
+	return nil
+}
+
+func (durationValue) Type() string { return "duration" }

@@ -1,0 +1,139 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+)
+
+// DefaultRunTimeout is how long Dispatch looks for the run when GitHub does
+// not name it, unless told otherwise (the step reference's default).
+const DefaultRunTimeout = 60 * time.Second
+
+// Dispatch sends one dispatch and waits for its run, for callers that can
+// block (a library user, a command): it loops over Send and Find, pausing
+// between listings. key is the correlation key ("" for none, or when
+// req.CorrelationInput is empty a fresh one is not needed). timeout bounds
+// the search for the run after the dispatch was sent.
+//
+// Callers that must not block, or must survive a restart between sending
+// and finding, use NewAttempt, Send and Find themselves and keep the
+// Attempt.
+func (d *Dispatcher) Dispatch(ctx context.Context, c *ghclient.Client, req Request, key string, timeout time.Duration) (*Result, error) {
+	if req.CorrelationInput != "" && key == "" {
+		key = RandomKey()
+	}
+	if timeout <= 0 {
+		timeout = DefaultRunTimeout
+	}
+	a := d.NewAttempt(key)
+	for tries := 1; ; tries++ {
+		err := d.Send(ctx, c, req, a)
+		if err == nil || a.MaybeSent {
+			break
+		}
+		if failure.IsFinal(err) && !ghclient.RateLimited(err) {
+			return nil, err
+		}
+		// Nothing was sent: try again within the timeout.
+		pause, ok := ghclient.RetryAfter(err)
+		if !ok {
+			pause = time.Duration(tries) * 250 * time.Millisecond
+		}
+		if time.Now().Add(pause).After(a.IntentAt.Add(timeout)) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, failure.Transient(fmt.Errorf("stopped before the dispatch was sent (%v); nothing was dispatched", context.Cause(ctx)))
+		case <-time.After(pause):
+		}
+	}
+	return d.Await(ctx, c, req, a, timeout)
+}
+
+// Await calls Find until the run of a sent attempt appears, the timeout
+// (counted from the send) passes, or ctx ends. Every error names what may
+// exist and where to look: the dispatch was sent.
+func (d *Dispatcher) Await(ctx context.Context, c *ghclient.Client, req Request, a *Attempt, timeout time.Duration) (*Result, error) {
+	start := a.SentAt
+	if start.IsZero() {
+		start = a.IntentAt
+	}
+	deadline := start.Add(timeout)
+	var lastErr error
+	for n := 0; ; n++ {
+		res, err := d.Find(ctx, c, req, a)
+		switch {
+		case res != nil:
+			return res, nil
+		case err != nil && (failure.IsFinal(err) || ghclient.RateLimited(err) && !fitsBefore(err, deadline)):
+			return nil, failure.Final(fmt.Errorf("%w; the dispatch was sent at %s: %s", err, a.SentAt.UTC().Format(time.RFC3339), MayExist(c, req, a)))
+		case err != nil:
+			lastErr = err
+		}
+		pause := FindInterval(time.Since(start))
+		if w, ok := ghclient.RetryAfter(err); ok {
+			pause = w
+		}
+		if time.Now().Add(pause).After(deadline) {
+			return nil, d.NotFound(c, req, a, timeout, lastErr)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, failure.Final(fmt.Errorf("stopped looking for the run (%v): %s", context.Cause(ctx), MayExist(c, req, a)))
+		case <-time.After(pause):
+		}
+	}
+}
+
+// NotFound is the error of an attempt whose run did not appear in time.
+func (d *Dispatcher) NotFound(c *ghclient.Client, req Request, a *Attempt, timeout time.Duration, lastErr error) error {
+	msg := fmt.Sprintf("GitHub accepted the dispatch of %s on %s, but its run did not appear within %s", req.WorkflowFile, req.Ref, timeout)
+	if a.Key != "" {
+		msg = fmt.Sprintf("%s: no run whose title carries %s; the workflow's run-name must contain ${{ inputs.%s }} (see README, correlationInput)", msg, a.Key, req.CorrelationInput)
+	}
+	if !a.MaybeSent {
+		msg = fmt.Sprintf("the dispatch of %s on %s may have been sent before a restart, and no run of it appeared within %s", req.WorkflowFile, req.Ref, timeout)
+	}
+	if lastErr != nil {
+		msg += "; last listing error: " + lastErr.Error()
+	}
+	return failure.Final(errors.New(msg + "; " + MayExist(c, req, a)))
+}
+
+// MayExist says what may exist after a dispatch whose run is not known, and
+// where to look, for every message that ends such an attempt.
+func MayExist(c *ghclient.Client, req Request, a *Attempt) string {
+	when := a.SentAt
+	if when.IsZero() {
+		when = a.IntentAt
+	}
+	s := fmt.Sprintf("a run may still start: check %s for runs created since %s", RunsPage(c, req.WorkflowFile), when.UTC().Format(time.RFC3339))
+	if a.Key != "" {
+		s += fmt.Sprintf(" (its title carries %s)", a.Key)
+	}
+	return s + " before dispatching again"
+}
+
+// FindInterval is the pause between listings while looking for a run: runs
+// usually appear within seconds, so look often at first, then back off.
+func FindInterval(waited time.Duration) time.Duration {
+	switch {
+	case waited < 10*time.Second:
+		return 500 * time.Millisecond
+	case waited < 30*time.Second:
+		return time.Second
+	default:
+		return 2 * time.Second
+	}
+}
+
+func fitsBefore(err error, deadline time.Time) bool {
+	w, ok := ghclient.RetryAfter(err)
+	return ok && time.Now().Add(w).Before(deadline)
+}

@@ -1,0 +1,354 @@
+package step
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
+	"github.com/kargo-gha/kargo-gha/internal/simtest"
+	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
+	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/pkg/wait"
+)
+
+// promotion drives a step the way Kargo's promotion reconciler does: the
+// step's output is saved (through JSON, as in the Promotion's status) after
+// every call, Running is called again, and a restart is a new Runner (a new
+// process) that reads the saved state. RetryAfter is honoured only as
+// "called again later": the test does not sleep Kargo's 10 s floor.
+type promotion struct {
+	t       *testing.T
+	name    string
+	alias   string
+	saved   map[string]any // the Promotion's state, as saved
+	calls   int
+	maxReqs int // the most GitHub requests one call made
+	sim     *ghsim.Server
+}
+
+func (p *promotion) context(cfg map[string]any) *Context {
+	return &Context{Project: "kargo-demo", Promotion: p.name, Alias: p.alias, Config: cfg, SharedState: p.load(),
+		Credentials: kargoCreds, SavesState: true}
+}
+
+// load is the state as the next call sees it: reloaded from JSON, so
+// numbers are float64 as after a controller restart.
+func (p *promotion) load() map[string]any {
+	b, err := json.Marshal(p.saved)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		p.t.Fatal(err)
+	}
+	return m
+}
+
+// call runs the step once and saves its output, unless the controller
+// "dies" before saving (save false).
+func (p *promotion) call(r *Runner, run func(*Runner) func(context.Context, *Context) (Result, error), cfg map[string]any, save bool) (Result, error) {
+	p.t.Helper()
+	before := p.sim.Stats().Requests
+	res, err := run(r)(context.Background(), p.context(cfg))
+	if n := p.sim.Stats().Requests - before; n > p.maxReqs {
+		p.maxReqs = n
+	}
+	p.calls++
+	if save {
+		if p.saved == nil {
+			p.saved = map[string]any{}
+		}
+		p.saved[p.alias] = res.Output // Kargo saves the output on every call, errors included
+	}
+	return res, err
+}
+
+// until calls the step until it stops Running (or 200 calls).
+func (p *promotion) until(r *Runner, run func(*Runner) func(context.Context, *Context) (Result, error), cfg map[string]any) (Result, error) {
+	p.t.Helper()
+	for i := 0; i < 200; i++ {
+		res, err := p.call(r, run, cfg, true)
+		if err != nil || res.Status != StatusRunning {
+			return res, err
+		}
+		if res.RetryAfter == nil {
+			p.t.Fatalf("Running without RetryAfter: %+v", res)
+		}
+		time.Sleep(min(*res.RetryAfter, 250*time.Millisecond))
+	}
+	p.t.Fatal("the step never stopped Running")
+	return Result{}, nil
+}
+
+func dispatchStep(r *Runner) func(context.Context, *Context) (Result, error) { return r.Dispatch }
+func waitStep(r *Runner) func(context.Context, *Context) (Result, error)     { return r.Wait }
+
+func engineSim(t *testing.T, opts ghsim.Options) (*ghsim.Server, func() *Runner) {
+	t.Helper()
+	sim, pool := simtest.Start(t, opts)
+	repo := sim.AddRepo("example", "test")
+	sim.AddWorkflow(repo, ghsim.Workflow{File: "test.yaml", Inputs: []string{"greeting", "dispatch_key"}, RunName: "Test ${{ inputs.dispatch_key }}"})
+	sim.AddToken(tok, "octocat", false)
+	// Each Runner is a controller process: its own dispatch memory.
+	return sim, func() *Runner {
+		return &Runner{Clients: pool, Dispatcher: &dispatch.Dispatcher{Settle: 300 * time.Millisecond}, Checker: &wait.Checker{}}
+	}
+}
+
+var dispatchCfg = map[string]any{"repoURL": "https://github.com/example/test", "workflowFile": "test.yaml", "ref": "main", "inputs": map[string]any{"greeting": "hola"}, "timeout": 20}
+
+func withKey(cfg map[string]any) map[string]any {
+	out := map[string]any{"correlationInput": "dispatch_key"}
+	for k, v := range cfg {
+		out[k] = v
+	}
+	return out
+}
+
+// Every call returns after at most one GitHub round trip (two when an old
+// server refuses return_run_details), and the intent is saved before the
+// dispatch leaves.
+func TestDispatchStepInKargoTakesOneRoundTripPerCall(t *testing.T) {
+	for _, answer := range []ghsim.DispatchAnswer{ghsim.AnswerRunDetails, ghsim.AnswerNoContent, ghsim.AnswerGHES320} {
+		t.Run(fmt.Sprint("answer ", answer), func(t *testing.T) {
+			sim, newRunner := engineSim(t, ghsim.Options{Answer: answer, RunDelay: 200 * time.Millisecond})
+			p := &promotion{t: t, name: "promo-1", alias: "dispatch", sim: sim}
+			r := newRunner()
+			first, err := p.call(r, dispatchStep, dispatchCfg, true)
+			if err != nil || first.Status != StatusRunning || sim.Stats().Requests != 0 {
+				t.Fatalf("the first call must only record the intent: %+v, %v, %d requests", first, err, sim.Stats().Requests)
+			}
+			res, err := p.until(r, dispatchStep, dispatchCfg)
+			if err != nil || res.Status != StatusSucceeded {
+				t.Fatalf("%+v, %v", res, err)
+			}
+			if _, ok := res.Output["runID"].(int64); !ok {
+				t.Fatalf("runID must be an int64: %#v", res.Output)
+			}
+			limit := 1
+			if answer == ghsim.AnswerGHES320 {
+				limit = 2
+			}
+			if p.maxReqs > limit {
+				t.Fatalf("one call made %d requests", p.maxReqs)
+			}
+			if st := sim.Stats(); st.Dispatches != 1 {
+				t.Fatalf("%d dispatches", st.Dispatches)
+			}
+		})
+	}
+}
+
+// A controller killed after the dispatch left and before its result was
+// saved: the restarted controller never sends it again and reports the run
+// the dead one created.
+func TestDispatchStepKilledBetweenPostAndSave(t *testing.T) {
+	for _, answer := range []ghsim.DispatchAnswer{ghsim.AnswerRunDetails, ghsim.AnswerNoContent} {
+		for _, cfg := range []map[string]any{dispatchCfg, withKey(dispatchCfg)} {
+			t.Run(fmt.Sprintf("answer %d key %v", answer, cfg["correlationInput"] != nil), func(t *testing.T) {
+				sim, newRunner := engineSim(t, ghsim.Options{Answer: answer, RunDelay: 100 * time.Millisecond})
+				p := &promotion{t: t, name: "promo-kill", alias: "dispatch", sim: sim}
+				dead := newRunner()
+				if res, err := p.call(dead, dispatchStep, cfg, true); err != nil || res.Status != StatusRunning {
+					t.Fatalf("%+v, %v", res, err)
+				}
+				// The dispatch leaves; the controller dies before saving.
+				if _, err := p.call(dead, dispatchStep, cfg, false); err != nil {
+					t.Fatal(err)
+				}
+				res, err := p.until(newRunner(), dispatchStep, cfg)
+				if err != nil || res.Status != StatusSucceeded {
+					t.Fatalf("%+v, %v", res, err)
+				}
+				runs := sim.Runs(sim.Repo("example", "test"))
+				if len(runs) != 1 || runs[0].ID != res.Output["runID"] {
+					t.Fatalf("runs %+v, reported %v: want exactly one, reported", runs, res.Output["runID"])
+				}
+			})
+		}
+	}
+}
+
+// A controller that dies after saving its intent and before sending: the
+// restarted one cannot know whether the dispatch left, so it only looks,
+// and says where to check when nothing appears.
+func TestDispatchStepKilledBeforeSendingNeverGuesses(t *testing.T) {
+	sim, newRunner := engineSim(t, ghsim.Options{Answer: ghsim.AnswerNoContent})
+	p := &promotion{t: t, name: "promo-early", alias: "dispatch", sim: sim}
+	cfg := map[string]any{"repoURL": "https://github.com/example/test", "workflowFile": "test.yaml", "ref": "main", "timeout": 2}
+	if _, err := p.call(newRunner(), dispatchStep, cfg, true); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.until(newRunner(), dispatchStep, cfg)
+	if res.Status != StatusFailed || !failure.IsFinal(err) || !strings.Contains(res.Message, "before dispatching again") || !strings.Contains(res.Message, "/actions/workflows/test.yaml") {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if st := sim.Stats(); st.ByRoute["dispatch"] != 0 {
+		t.Fatalf("%d POSTs from a restarted controller", st.ByRoute["dispatch"])
+	}
+}
+
+// Two controller shards dispatch the same workflow and ref at once, on a
+// host that does not name runs: with correlationInput each promotion gets
+// its own run.
+func TestTwoShardsWithCorrelationInputEachGetTheirOwnRun(t *testing.T) {
+	sim, newRunner := engineSim(t, ghsim.Options{Answer: ghsim.AnswerGHES320, RunDelay: 300 * time.Millisecond})
+	cfg := withKey(dispatchCfg)
+	const n = 6
+	results := make([]Result, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			p := &promotion{t: t, name: fmt.Sprint("promo-", i), alias: "dispatch", sim: sim}
+			results[i], _ = p.until(newRunner(), dispatchStep, cfg) // a shard each
+		}(i)
+	}
+	wg.Wait()
+	seen := map[any]bool{}
+	for i, res := range results {
+		if res.Status != StatusSucceeded || seen[res.Output["runID"]] {
+			t.Fatalf("promotion %d: %+v", i, res)
+		}
+		seen[res.Output["runID"]] = true
+		for _, run := range sim.Runs(sim.Repo("example", "test")) {
+			if run.ID == res.Output["runID"] && run.Inputs["dispatch_key"] != res.Output["correlationKey"] {
+				t.Fatalf("promotion %d got the run of key %v", i, run.Inputs["dispatch_key"])
+			}
+		}
+	}
+}
+
+// GitHub down for a while during the wait: the step stays Running, backed
+// off, and succeeds when the run does; past the outage budget it gives up.
+func TestWaitStepRidesOutAnOutage(t *testing.T) {
+	sim, newRunner := engineSim(t, ghsim.Options{QueuedFor: 100 * time.Millisecond, RunFor: 100 * time.Millisecond})
+	r := newRunner()
+	d := &promotion{t: t, name: "promo-outage", alias: "dispatch", sim: sim}
+	res, err := d.until(r, dispatchStep, dispatchCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]any{"repoURL": "https://github.com/example/test", "runID": res.Output["runID"], "expectedConclusion": "success"}
+	p := &promotion{t: t, name: "promo-outage", alias: "wait", sim: sim}
+	for _, fault := range []*ghsim.Fault{{Route: "get-run", Status: 502}, {Route: "get-run", Drop: true}, {Route: "get-run", SecondaryRateLimit: time.Second, Undocumented: true, Status: 429}} {
+		sim.InjectFault(fault)
+		for i := 0; i < 3; i++ {
+			res, err := p.call(r, waitStep, cfg, true)
+			if err != nil || res.Status != StatusRunning || res.RetryAfter == nil || !strings.Contains(res.Message, "the run goes on") {
+				t.Fatalf("during the outage (%+v): %+v, %v", fault, res, err)
+			}
+		}
+		sim.ClearFaults()
+	}
+	res, err = p.until(r, waitStep, cfg)
+	if err != nil || res.Status != StatusSucceeded || res.Output["conclusion"] != "success" {
+		t.Fatalf("after the outage: %+v, %v", res, err)
+	}
+	// Past the budget.
+	short := newRunner()
+	short.OutageBudget = 500 * time.Millisecond
+	sim.InjectFault(&ghsim.Fault{Route: "get-run", Status: 503})
+	q := &promotion{t: t, name: "promo-long-outage", alias: "wait", sim: sim}
+	res, err = q.until(short, waitStep, cfg)
+	if res.Status != StatusErrored || !failure.IsFinal(err) || !strings.Contains(res.Message, "outage budget") {
+		t.Fatalf("past the budget: %+v, %v", res, err)
+	}
+}
+
+// A run GitHub named may not be readable yet: the wait retries its 404.
+func TestWaitStepRightAfterDispatchToleratesALaggingRead(t *testing.T) {
+	sim, newRunner := engineSim(t, ghsim.Options{ReadLag: 700 * time.Millisecond})
+	r := newRunner()
+	d := &promotion{t: t, name: "promo-lag", alias: "dispatch", sim: sim}
+	res, err := d.until(r, dispatchStep, dispatchCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &promotion{t: t, name: "promo-lag", alias: "wait", sim: sim}
+	res, err = p.until(r, waitStep, map[string]any{"repoURL": "https://github.com/example/test", "runID": res.Output["runID"]})
+	if err != nil || res.Status != StatusSucceeded {
+		t.Fatalf("%+v, %v", res, err)
+	}
+}
+
+// A failed run names the failing job, its failing step and the job's URL,
+// and blames no job that succeeded; a run waiting for approval says which
+// environment and who may approve.
+func TestWaitStepSaysWhy(t *testing.T) {
+	sim, pool := simtest.Start(t, ghsim.Options{QueuedFor: 100 * time.Millisecond, RunFor: 100 * time.Millisecond})
+	repo := sim.AddRepo("example", "test")
+	sim.AddWorkflow(repo, ghsim.Workflow{File: "test.yaml", Inputs: []string{"greeting"}, Conclusion: "failure",
+		Jobs: []ghsim.Job{
+			{Name: "build", Steps: []string{"Checkout", "Build"}},
+			{Name: "deploy (prod)", Steps: []string{"Set up job", "Checkout", "kubectl apply"}, FailAt: 3},
+			{Name: "notify", Steps: []string{"Send"}, Cancelled: true},
+		},
+		Environment: &ghsim.Environment{Name: "prod", Reviewers: []string{"alice", "bob"}, ApprovalFor: 1500 * time.Millisecond}})
+	sim.AddToken(tok, "octocat", false)
+	r := &Runner{Clients: pool, Dispatcher: &dispatch.Dispatcher{}, Checker: &wait.Checker{}}
+	d := &promotion{t: t, name: "promo-why", alias: "dispatch", sim: sim}
+	res, err := d.until(r, dispatchStep, dispatchCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]any{"repoURL": "https://github.com/example/test", "runID": res.Output["runID"], "expectedConclusion": "success", "pollInterval": "1s"}
+	p := &promotion{t: t, name: "promo-why", alias: "wait", sim: sim}
+	var messages []string
+	for {
+		res, err = p.call(r, waitStep, cfg, true)
+		if err != nil || res.Status != StatusRunning {
+			break
+		}
+		messages = append(messages, res.Message)
+		time.Sleep(100 * time.Millisecond)
+	}
+	approval := false
+	for _, m := range messages {
+		approval = approval || strings.Contains(m, "waiting for approval of environment prod (reviewers: alice, bob)")
+	}
+	if !approval {
+		t.Errorf("no progress message named the environment awaiting approval: %q", messages)
+	}
+	if n := sim.Stats().ByRoute["pending-deployments"]; n != 1 {
+		t.Errorf("%d pending-deployment reads, want one per change of status", n)
+	}
+	want := fmt.Sprintf(`run %v finished "failure" (expected "success"): job "deploy (prod)" failed at step 3 "kubectl apply": https://github.com/example/test/actions/runs/%v/job/`, res.Output["runID"], res.Output["runID"])
+	if res.Status != StatusFailed || !failure.IsFinal(err) || !strings.HasPrefix(res.Message, want) || strings.Contains(res.Message, `"build"`) {
+		t.Fatalf("%+v, %v\nwant a message starting %q", res, err, want)
+	}
+	jobs, _ := res.Output["failedJobs"].([]any)
+	if len(jobs) != 2 || jobs[0].(map[string]any)["step"] != "kubectl apply" || res.Output["runAttempt"] != int64(1) || res.Output["conclusion"] != "failure" {
+		t.Fatalf("output %#v", res.Output)
+	}
+	// The diagnosis is best-effort: a failing jobs listing leaves the
+	// plain failure.
+	sim.InjectFault(&ghsim.Fault{Route: "jobs", Status: 500})
+	q := &promotion{t: t, name: "promo-why-2", alias: "wait", sim: sim}
+	res, err = q.until(r, waitStep, cfg)
+	if res.Status != StatusFailed || !strings.Contains(res.Message, `finished "failure" (expected "success")`) {
+		t.Fatalf("%+v, %v", res, err)
+	}
+}
+
+// Rate limits while looking for the run become RetryAfter, not sleeps.
+func TestDispatchStepRateLimitIsRetryAfter(t *testing.T) {
+	sim, newRunner := engineSim(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 100 * time.Millisecond})
+	sim.InjectFault(&ghsim.Fault{Route: "dispatch", SecondaryRateLimit: 3 * time.Second, Times: 1})
+	p := &promotion{t: t, name: "promo-rl", alias: "dispatch", sim: sim}
+	r := newRunner()
+	if _, err := p.call(r, dispatchStep, dispatchCfg, true); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.call(r, dispatchStep, dispatchCfg, true)
+	if err != nil || res.Status != StatusRunning || res.RetryAfter == nil || *res.RetryAfter < 2900*time.Millisecond || !strings.Contains(res.Message, "nothing was dispatched") {
+		t.Fatalf("%+v, %v", res, err)
+	}
+}
