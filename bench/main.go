@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
+	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 )
 
 func main() {

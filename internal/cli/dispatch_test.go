@@ -49,8 +49,8 @@ func (f *cliFixture) runCtx(t *testing.T, ctx context.Context, args ...string) i
 	f.stdout.Reset()
 	f.stderr.Reset()
 	fac := &Factory{
-		IO:         IOStreams{In: strings.NewReader(f.stdin), Out: &f.stdout, ErrOut: &f.stderr},
-		Getenv:     func(k string) string { return f.env[k] },
+		IO:      IOStreams{In: strings.NewReader(f.stdin), Out: &f.stdout, ErrOut: &f.stderr},
+		Getenv:  func(k string) string { return f.env[k] },
 		Runner:  testRunner(simtest.Pool(f.sim)),
 		Version: "test",
 	}

@@ -3,8 +3,11 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,67 +18,108 @@ import (
 	kargocreds "github.com/akuity/kargo/pkg/credentials"
 	"github.com/akuity/kargo/pkg/promotion"
 
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
+	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
+	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+	"github.com/kargo-gha/kargo-gha/pkg/step"
+	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )
 
 const token = "ghp_kargo_engine_test"
 
+// engineFixture runs Kargo's own promotion orchestrator (what LocalEngine
+// runs) with the steps registered by Register, Kargo's credentials database
+// answering for the repository, and api.github.com routed to the simulator
+// (real TLS, real host names). Each controller is an orchestrator with its
+// own Runner: a restart or another shard is a new controller.
 type engineFixture struct {
-	sim    *ghsim.Server
-	repo   *ghsim.Repo
-	engine *promotion.LocalEngine
-	steps  []promotion.Step
-	vars   []kargoapi.ExpressionVariable
+	sim     *ghsim.Server
+	repo    *ghsim.Repo
+	pool    *ghclient.Pool
+	credsDB kargocreds.Database
+	steps   []promotion.Step
+	vars    []kargoapi.ExpressionVariable
+
+	mu        sync.Mutex
+	callTimes []time.Duration
 }
 
-// newEngineFixture runs Kargo's own LocalEngine with the registered steps,
-// Kargo's credentials database answering for the repository, and
-// api.github.com routed to the simulator (real TLS, real host name).
-func newEngineFixture(t *testing.T, conclusion string) *engineFixture {
+func newEngineFixture(t *testing.T, opts ghsim.Options, stageFile string, wf ghsim.Workflow) *engineFixture {
 	t.Helper()
-	sim, err := ghsim.New(ghsim.Options{QueuedFor: 300 * time.Millisecond, RunFor: 300 * time.Millisecond})
+	sim, err := ghsim.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
 	repo := sim.AddRepo("example", "test")
-	sim.AddWorkflow(repo, ghsim.Workflow{File: "test.yaml", Inputs: []string{"greeting", "environment", "promotion_id", "deploy_version"}, Conclusion: conclusion})
+	wf.File = "test.yaml"
+	wf.Inputs = []string{"greeting", "environment", "promotion_id", "deploy_version", "dispatch_key"}
+	sim.AddWorkflow(repo, wf)
 	sim.AddToken(token, "kargo", false)
-
-	saved := runner.Pool
-	runner.Pool = &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}
-	t.Cleanup(func() { runner.Pool = saved })
-
-	credsDB := &kargocreds.FakeDB{GetFn: func(_ context.Context, ns string, typ kargocreds.Type, repoURL string) (*kargocreds.Credentials, error) {
-		if ns == "kargo-demo" && typ == kargocreds.TypeGit && repoURL == "https://github.com/example/test" {
+	f := &engineFixture{sim: sim, repo: repo, pool: &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}}
+	f.credsDB = &kargocreds.FakeDB{GetFn: func(_ context.Context, ns string, typ kargocreds.Type, repoURL string) (*kargocreds.Credentials, error) {
+		if ns == "kargo-demo" && typ == kargocreds.TypeGit && (repoURL == "https://github.com/example/test" || repoURL == sim.RepoURL("example", "test")) {
 			return &kargocreds.Credentials{Username: "kargo", Password: token}, nil
 		}
 		return nil, nil
 	}}
-	kargoClient := fake.NewClientBuilder().Build()
-	engine := promotion.NewLocalEngine(kargoClient, kargoClient, credsDB, nil, promotion.DefaultExprDataCacheFn)
-
-	raw, err := os.ReadFile("testdata/stage.yaml")
+	raw, err := os.ReadFile(stageFile)
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw = []byte(strings.ReplaceAll(string(raw), "GHES_REPO_URL", sim.RepoURL("example", "test")))
 	var stage kargoapi.Stage
 	if err := yaml.UnmarshalStrict(raw, &stage); err != nil {
 		t.Fatal(err)
 	}
-	promo := &kargoapi.Promotion{Spec: kargoapi.PromotionSpec{Steps: stage.Spec.PromotionTemplate.Spec.Steps}}
-	return &engineFixture{sim: sim, repo: repo, engine: engine, steps: promotion.NewSteps(promo), vars: stage.Spec.PromotionTemplate.Spec.Vars}
+	steps := stage.Spec.PromotionTemplate.Spec.Steps
+	for i := range steps {
+		steps[i].As = steps[i].GetAlias(i) // as Kargo does when it builds the Promotion
+	}
+	promo := &kargoapi.Promotion{Spec: kargoapi.PromotionSpec{Steps: steps}}
+	f.steps, f.vars = promotion.NewSteps(promo), stage.Spec.PromotionTemplate.Spec.Vars
+	return f
 }
 
-// promote drives the promotion the way the controller does: Running results
-// are saved (through JSON, as in the Promotion's status) and resumed from
-// the current step.
-func (f *engineFixture) promote(t *testing.T, promoCtx promotion.Context) (promotion.Result, int) {
+// controller is one controller process: a registry holding the steps,
+// served by a fresh Runner.
+func (f *engineFixture) controller() *promotion.LocalOrchestrator {
+	registry := promotion.MustNewStepRunnerRegistry()
+	r := &step.Runner{Clients: f.pool, Dispatcher: &dispatch.Dispatcher{Settle: time.Second}, Checker: &wait.Checker{}}
+	Register(registry, r)
+	kargoClient := fake.NewClientBuilder().Build()
+	return promotion.NewLocalOrchestrator(registry, kargoClient, kargoClient, f.credsDB, nil, promotion.DefaultExprDataCacheFn)
+}
+
+// reconcile is one reconcile of the promotion: one engine call, timed.
+func (f *engineFixture) reconcile(t *testing.T, c *promotion.LocalOrchestrator, promoCtx promotion.Context) (promotion.Result, error) {
+	t.Helper()
+	promoCtx.WorkDir = t.TempDir()
+	start := time.Now()
+	res, err := c.ExecuteSteps(context.Background(), promoCtx, f.steps)
+	f.mu.Lock()
+	f.callTimes = append(f.callTimes, time.Since(start))
+	f.mu.Unlock()
+	return res, err
+}
+
+// next is the promotion context the controller saves after a reconcile:
+// resumed from the current step, the state through JSON.
+func next(t *testing.T, promoCtx promotion.Context, res promotion.Result) promotion.Context {
+	promoCtx.StartFromStep = res.CurrentStep
+	promoCtx.StepExecutionMetadata = res.StepExecutionMetadata
+	promoCtx.State = roundTrip(t, res.State)
+	return promoCtx
+}
+
+// promote reconciles until the promotion ends, the way the controller
+// does: Running results are saved and resumed. Kargo waits at least 10 s
+// between reconciles; the test waits at most 100 ms.
+func (f *engineFixture) promote(t *testing.T, c *promotion.LocalOrchestrator, promoCtx promotion.Context) (promotion.Result, int) {
 	t.Helper()
 	running := 0
-	for i := 0; i < 100; i++ {
-		res, err := f.engine.Promote(context.Background(), promoCtx, f.steps)
+	for i := 0; i < 300; i++ {
+		res, err := f.reconcile(t, c, promoCtx)
 		if res.Status != kargoapi.PromotionPhaseRunning {
 			return res, running
 		}
@@ -83,13 +127,24 @@ func (f *engineFixture) promote(t *testing.T, promoCtx promotion.Context) (promo
 			t.Logf("retrying after: %v", err)
 		}
 		running++
-		promoCtx.StartFromStep = res.CurrentStep
-		promoCtx.StepExecutionMetadata = res.StepExecutionMetadata
-		promoCtx.State = roundTrip(t, res.State)
+		promoCtx = next(t, promoCtx, res)
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("the promotion never finished")
 	return promotion.Result{}, running
+}
+
+// report logs the engine calls' wall time.
+func (f *engineFixture) report(t *testing.T, scenario string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := append([]time.Duration(nil), f.callTimes...)
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	if len(d) == 0 {
+		return
+	}
+	q := func(p float64) time.Duration { return d[int(p*float64(len(d)-1))].Round(time.Millisecond) }
+	t.Logf("engine call wall time, %s: %d calls, p50 %s, p99 %s, max %s", scenario, len(d), q(0.5), q(0.99), d[len(d)-1].Round(time.Millisecond))
 }
 
 func roundTrip(t *testing.T, s promotion.State) promotion.State {
@@ -105,15 +160,19 @@ func roundTrip(t *testing.T, s promotion.State) promotion.State {
 	return out
 }
 
+func promoCtx(f *engineFixture, name string) promotion.Context {
+	return promotion.Context{Project: "kargo-demo", Stage: "uat", Promotion: name, Vars: f.vars}
+}
+
 func TestKargoEngineDispatchesThenWaits(t *testing.T) {
-	f := newEngineFixture(t, "success")
-	promoCtx := promotion.Context{Project: "kargo-demo", Stage: "uat", Promotion: "uat.01jxyz.abcdef0", Vars: f.vars}
-	res, running := f.promote(t, promoCtx)
+	f := newEngineFixture(t, ghsim.Options{QueuedFor: 300 * time.Millisecond, RunFor: 300 * time.Millisecond}, "testdata/stage.yaml", ghsim.Workflow{})
+	c := f.controller()
+	res, running := f.promote(t, c, promoCtx(f, "uat.01jxyz.abcdef0"))
 	if res.Status != kargoapi.PromotionPhaseSucceeded {
 		t.Fatalf("promotion %s: %s", res.Status, res.Message)
 	}
 	if running == 0 {
-		t.Fatal("the wait step never reported Running")
+		t.Fatal("the steps never reported Running")
 	}
 	runs := f.sim.Runs(f.repo)
 	if len(runs) != 1 {
@@ -123,9 +182,9 @@ func TestKargoEngineDispatchesThenWaits(t *testing.T) {
 	if in["greeting"] != "hola" || in["environment"] != "uat" || in["promotion_id"] != "uat.01jxyz.abcdef0" || in["deploy_version"] != "1.10" {
 		t.Fatalf("inputs as GitHub received them: %v", in)
 	}
-	// The state went through JSON between reconciliations, so the number
-	// comes back as float64, as it does in a controller.
-	out, _ := res.State["dispatch-deployment"].(map[string]any)
+	// The state went through JSON between reconciles, so the number comes
+	// back as float64, as it does in a controller.
+	out, _ := roundTrip(t, res.State)["dispatch-deployment"].(map[string]any)
 	if id, ok := out["runID"].(float64); !ok || int64(id) != runs[0].ID {
 		t.Fatalf("dispatch output %#v, want runID %d", out, runs[0].ID)
 	}
@@ -134,37 +193,165 @@ func TestKargoEngineDispatchesThenWaits(t *testing.T) {
 			t.Fatalf("step %s: %s %s", m.Alias, m.Status, m.Message)
 		}
 	}
-
 	// A controller restart on another pod starts over from step 0 with the
-	// saved state: the dispatch step must find its run and not dispatch again.
-	again, _ := f.promote(t, promotion.Context{Project: "kargo-demo", Stage: "uat", Promotion: "uat.01jxyz.abcdef0", Vars: f.vars, State: roundTrip(t, res.State)})
+	// saved state: the dispatch step must not dispatch again.
+	again, _ := f.promote(t, f.controller(), promotion.Context{Project: "kargo-demo", Stage: "uat", Promotion: "uat.01jxyz.abcdef0", Vars: f.vars, State: roundTrip(t, res.State)})
 	if again.Status != kargoapi.PromotionPhaseSucceeded || len(f.sim.Runs(f.repo)) != 1 {
 		t.Fatalf("after restart: %s %s, %d runs", again.Status, again.Message, len(f.sim.Runs(f.repo)))
 	}
+	f.report(t, "run details")
 }
 
-func TestKargoEngineFailsOnUnexpectedConclusion(t *testing.T) {
-	f := newEngineFixture(t, "failure")
-	res, _ := f.promote(t, promotion.Context{Project: "kargo-demo", Stage: "uat", Promotion: "uat.02", Vars: f.vars})
+func TestKargoEngineFailsOnUnexpectedConclusionAndSaysWhy(t *testing.T) {
+	f := newEngineFixture(t, ghsim.Options{QueuedFor: 300 * time.Millisecond, RunFor: 300 * time.Millisecond}, "testdata/stage.yaml",
+		ghsim.Workflow{Conclusion: "failure", Jobs: []ghsim.Job{{Name: "deploy (prod)", Steps: []string{"Checkout", "kubectl apply"}, FailAt: 2}}})
+	res, _ := f.promote(t, f.controller(), promoCtx(f, "uat.02"))
 	if res.Status != kargoapi.PromotionPhaseFailed {
 		t.Fatalf("promotion %s: %s", res.Status, res.Message)
 	}
 	last := res.StepExecutionMetadata[len(res.StepExecutionMetadata)-1]
-	if last.Status != kargoapi.PromotionStepStatusFailed || !strings.Contains(last.Message, `conclusion "failure", expected "success"`) ||
-		!strings.Contains(last.Message, "https://github.com/example/test/actions/runs/") {
+	if last.Status != kargoapi.PromotionStepStatusFailed || !strings.Contains(last.Message, `finished "failure" (expected "success"): job "deploy (prod)" failed at step 2 "kubectl apply": https://github.com/example/test/actions/runs/`) {
 		t.Fatalf("wait step: %s %q", last.Status, last.Message)
 	}
 }
 
 func TestKargoEngineReportsMissingCredentials(t *testing.T) {
-	f := newEngineFixture(t, "success")
-	res, _ := f.promote(t, promotion.Context{Project: "other-project", Stage: "uat", Promotion: "uat.03", Vars: f.vars})
+	f := newEngineFixture(t, ghsim.Options{}, "testdata/stage.yaml", ghsim.Workflow{})
+	res, _ := f.promote(t, f.controller(), promotion.Context{Project: "other-project", Stage: "uat", Promotion: "uat.03", Vars: f.vars})
 	first := res.StepExecutionMetadata[0]
 	if res.Status != kargoapi.PromotionPhaseErrored || first.Status != kargoapi.PromotionStepStatusErrored ||
-		!strings.Contains(first.Message, "no Git credentials for https://github.com/example/test in project other-project") {
+		!strings.Contains(first.Message, "no Git credentials for https://github.com/example/test in project other-project") ||
+		!strings.Contains(first.Message, "username + password") {
 		t.Fatalf("%s: step %s %q", res.Status, first.Status, first.Message)
 	}
 	if f.sim.Stats().Requests != 0 {
 		t.Fatal("requests sent without credentials")
 	}
+}
+
+// On a host that does not name runs, with a lost dispatch answer and rate
+// limits on the listings, every engine call still returns after one round
+// trip: the wall times are reported, and the promotion gets its one run.
+func TestKargoEngineCallsStayShortInFallbackMode(t *testing.T) {
+	f := newEngineFixture(t, ghsim.Options{Answer: ghsim.AnswerGHES320, RunDelay: 500 * time.Millisecond, QueuedFor: 200 * time.Millisecond, RunFor: 200 * time.Millisecond},
+		"testdata/stage.yaml", ghsim.Workflow{})
+	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, AfterAction: true, Skip: 1, Times: 1}) // the second POST (the first is refused for return_run_details)
+	f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", SecondaryRateLimit: time.Second, Times: 2})
+	res, _ := f.promote(t, f.controller(), promoCtx(f, "uat.fallback"))
+	if res.Status != kargoapi.PromotionPhaseSucceeded || len(f.sim.Runs(f.repo)) != 1 {
+		t.Fatalf("promotion %s: %s; %d runs", res.Status, res.Message, len(f.sim.Runs(f.repo)))
+	}
+	f.report(t, "GHES 3.20, lost answer, rate-limited listings")
+}
+
+// The controller is killed after the dispatch left and before the
+// promotion's state was saved: the restarted controller reports the run
+// the dead one created, and there is exactly one.
+func TestKargoEngineKilledBetweenPostAndSave(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opts  ghsim.Options
+		stage string
+	}{
+		{"run details", ghsim.Options{}, "testdata/stage.yaml"},
+		{"GHES 3.20 by listing", ghsim.Options{Answer: ghsim.AnswerGHES320, RunDelay: 200 * time.Millisecond}, "testdata/stage.yaml"},
+		{"GHES 3.20 with correlationInput", ghsim.Options{Answer: ghsim.AnswerGHES320, RunDelay: 200 * time.Millisecond}, "testdata/stage-correlated.yaml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.QueuedFor, tc.opts.RunFor = 100*time.Millisecond, 100*time.Millisecond
+			f := newEngineFixture(t, tc.opts, tc.stage, ghsim.Workflow{RunName: "Deploy ${{ inputs.environment }} ${{ inputs.dispatch_key }}"})
+			dead := f.controller()
+			pc := promoCtx(f, "uat.killed")
+			res, _ := f.reconcile(t, dead, pc) // records the intent
+			if res.Status != kargoapi.PromotionPhaseRunning || f.sim.Stats().Requests != 0 {
+				t.Fatalf("first reconcile: %s %s, %d requests", res.Status, res.Message, f.sim.Stats().Requests)
+			}
+			pc = next(t, pc, res)
+			if _, err := f.reconcile(t, dead, pc); err != nil { // the dispatch leaves; its result is never saved
+				t.Logf("dead controller: %v", err)
+			}
+			if f.sim.Stats().Dispatches != 1 {
+				t.Fatalf("%d dispatches before the kill", f.sim.Stats().Dispatches)
+			}
+			final, _ := f.promote(t, f.controller(), pc)
+			runs := f.sim.Runs(f.repo)
+			out, _ := roundTrip(t, final.State)["dispatch-deployment"].(map[string]any)
+			id, _ := out["runID"].(float64)
+			if final.Status != kargoapi.PromotionPhaseSucceeded || len(runs) != 1 || int64(id) != runs[0].ID {
+				t.Fatalf("after the restart: %s %s; runs %+v; reported %v", final.Status, final.Message, runs, out["runID"])
+			}
+		})
+	}
+}
+
+// GitHub fails every read for a while during the wait: the step stays
+// Running (Kargo's error threshold is not consumed) and the promotion
+// succeeds when the run does.
+func TestKargoEngineRidesOutAnOutageDuringTheWait(t *testing.T) {
+	f := newEngineFixture(t, ghsim.Options{QueuedFor: 500 * time.Millisecond, RunFor: 500 * time.Millisecond}, "testdata/stage.yaml", ghsim.Workflow{})
+	c := f.controller()
+	pc := promoCtx(f, "uat.outage")
+	var res promotion.Result
+	for i := 0; i < 50; i++ { // until the wait step runs
+		res, _ = f.reconcile(t, c, pc)
+		pc = next(t, pc, res)
+		if res.CurrentStep == 1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.sim.InjectFault(&ghsim.Fault{Route: "get-run", Status: 503})
+	outageEnds := time.Now().Add(3 * time.Second)
+	for time.Now().Before(outageEnds) {
+		res, err := f.reconcile(t, c, pc)
+		if res.Status != kargoapi.PromotionPhaseRunning || err != nil {
+			t.Fatalf("during the outage: %s %s, %v", res.Status, res.Message, err)
+		}
+		if m := res.StepExecutionMetadata[1]; m.ErrorCount != 0 || !strings.Contains(m.Message, "the run goes on") {
+			t.Fatalf("wait step during the outage: %+v", m)
+		}
+		pc = next(t, pc, res)
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.sim.ClearFaults()
+	final, _ := f.promote(t, c, pc)
+	if final.Status != kargoapi.PromotionPhaseSucceeded {
+		t.Fatalf("after the outage: %s %s", final.Status, final.Message)
+	}
+}
+
+// Two controller shards promote to two Stages that dispatch the same
+// workflow and ref at once, on a host that does not name runs: with
+// correlationInput each promotion gets its own run.
+func TestKargoEngineTwoShardsWithCorrelationInput(t *testing.T) {
+	f := newEngineFixture(t, ghsim.Options{Answer: ghsim.AnswerGHES320, RunDelay: 300 * time.Millisecond, QueuedFor: 100 * time.Millisecond, RunFor: 100 * time.Millisecond},
+		"testdata/stage-correlated.yaml", ghsim.Workflow{RunName: "Deploy ${{ inputs.environment }} ${{ inputs.dispatch_key }}"})
+	const n = 4
+	results := make([]promotion.Result, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i], _ = f.promote(t, f.controller(), promoCtx(f, fmt.Sprintf("uat.shard-%d", i)))
+		}(i)
+	}
+	wg.Wait()
+	byID := map[int64]map[string]any{}
+	for _, r := range f.sim.Runs(f.repo) {
+		byID[r.ID] = r.Inputs
+	}
+	seen := map[int64]bool{}
+	for i, res := range results {
+		out, _ := roundTrip(t, res.State)["dispatch-deployment"].(map[string]any)
+		id, _ := out["runID"].(float64)
+		if res.Status != kargoapi.PromotionPhaseSucceeded || seen[int64(id)] || byID[int64(id)]["promotion_id"] != fmt.Sprintf("uat.shard-%d", i) {
+			t.Fatalf("promotion %d: %s %s, run %v (%v)", i, res.Status, res.Message, out["runID"], byID[int64(id)])
+		}
+		seen[int64(id)] = true
+	}
+	if len(byID) != n {
+		t.Fatalf("%d runs for %d promotions", len(byID), n)
+	}
+	f.report(t, "two shards, correlationInput")
 }

@@ -203,8 +203,8 @@ func failed(err error, out map[string]any) (Result, error) {
 // ownOutput is this step's output from an earlier call of the same
 // promotion, or nil.
 func ownOutput(sc *Context) map[string]any {
-	if sc.Alias == "" || sc.SharedState == nil {
-		return nil
+	if sc.SharedState == nil {
+		return nil // Kargo keys a step without an alias by ""; so do we
 	}
 	out, _ := sc.SharedState[sc.Alias].(map[string]any)
 	return out
