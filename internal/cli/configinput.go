@@ -28,12 +28,15 @@ func readConfig(f *Factory, file, inline string) (map[string]any, error) {
 		return nil, failure.Final(errors.New("use either --config or --config-json, not both"))
 	case file == "-":
 		name = "standard input"
-		data, err = io.ReadAll(io.LimitReader(f.IO.In, maxConfigBytes))
+		data, err = readLimited(f.IO.In)
 	case file != "":
 		name = file
 		data, err = readFileLimited(file)
 	case inline != "":
 		name, data = "--config-json", []byte(inline)
+		if len(data) > maxConfigBytes {
+			err = errTooLarge
+		}
 	default:
 		return map[string]any{}, nil
 	}
@@ -47,8 +50,19 @@ func readConfig(f *Factory, file, inline string) (map[string]any, error) {
 	return cfg, nil
 }
 
-// maxConfigBytes bounds a configuration file: a step config is a few KiB.
-const maxConfigBytes = 4 << 20
+const (
+	// maxConfigBytes bounds a configuration: a step config is a few KiB,
+	// and GitHub takes at most 64 KiB of inputs. A larger one is refused,
+	// never cut.
+	maxConfigBytes = 256 << 10
+	// maxConfigValues bounds the values a configuration expands to, aliases
+	// included: a YAML alias bomb stops here instead of filling memory.
+	maxConfigValues = 20000
+	// maxConfigDepth bounds nesting; a step config is three levels deep.
+	maxConfigDepth = 32
+)
+
+var errTooLarge = fmt.Errorf("it is larger than %d KiB; a step configuration is a few KiB", maxConfigBytes>>10)
 
 func readFileLimited(path string) ([]byte, error) {
 	fh, err := os.Open(path)
@@ -56,7 +70,17 @@ func readFileLimited(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer fh.Close()
-	return io.ReadAll(io.LimitReader(fh, maxConfigBytes))
+	return readLimited(fh)
+}
+
+// readLimited reads all of r, or fails when r holds more than
+// maxConfigBytes.
+func readLimited(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxConfigBytes+1))
+	if err == nil && len(data) > maxConfigBytes {
+		return nil, errTooLarge
+	}
+	return data, err
 }
 
 // decodeConfig parses YAML (and so JSON) into plain Go values. A document
@@ -70,7 +94,7 @@ func decodeConfig(data []byte) (map[string]any, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, err
 	}
-	v, err := nodeValue(&doc)
+	v, err := (&nodeDecoder{budget: maxConfigValues}).value(&doc, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -84,15 +108,27 @@ func decodeConfig(data []byte) (map[string]any, error) {
 	return m, nil
 }
 
-func nodeValue(n *yaml.Node) (any, error) {
+// nodeDecoder turns YAML nodes into plain values within a budget of values
+// and a depth: aliases are expanded, so a small document can stand for an
+// enormous one.
+type nodeDecoder struct{ budget int }
+
+func (d *nodeDecoder) value(n *yaml.Node, depth int) (any, error) {
+	d.budget--
+	switch {
+	case d.budget < 0:
+		return nil, fmt.Errorf("it expands to more than %d values (YAML aliases?); a step configuration has a few dozen", maxConfigValues)
+	case depth > maxConfigDepth:
+		return nil, fmt.Errorf("line %d: nested more than %d levels deep", n.Line, maxConfigDepth)
+	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return map[string]any{}, nil
 		}
-		return nodeValue(n.Content[0])
+		return d.value(n.Content[0], depth+1)
 	case yaml.AliasNode:
-		return nodeValue(n.Alias)
+		return d.value(n.Alias, depth+1)
 	case yaml.MappingNode:
 		out := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -103,7 +139,7 @@ func nodeValue(n *yaml.Node) (any, error) {
 			if _, dup := out[key]; dup {
 				return nil, fmt.Errorf("line %d: field %q is given twice", n.Content[i].Line, key)
 			}
-			v, err := nodeValue(n.Content[i+1])
+			v, err := d.value(n.Content[i+1], depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -113,7 +149,7 @@ func nodeValue(n *yaml.Node) (any, error) {
 	case yaml.SequenceNode:
 		out := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := nodeValue(c)
+			v, err := d.value(c, depth+1)
 			if err != nil {
 				return nil, err
 			}

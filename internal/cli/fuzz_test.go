@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/kargo-gha/kargo-gha/pkg/config"
@@ -18,8 +19,17 @@ func FuzzDecodeConfig(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(aliasBomb(9)))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Against memory: no input may make the decoder allocate more than
+		// a few times the size of the largest accepted configuration.
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		cfg, err := decodeConfig(data)
+		runtime.ReadMemStats(&after)
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+			t.Fatalf("decoding %d bytes allocated %d MiB", len(data), alloc>>20)
+		}
 		if err != nil {
 			return
 		}

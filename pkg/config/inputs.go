@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -17,6 +18,20 @@ const (
 	// payload, in characters.
 	MaxInputsLength = 65535
 )
+
+// renderJSONNumber keeps the digits written (1.10 stays 1.10), but writes
+// an exponent out (1e6 becomes 1000000), as workflows compare strings.
+func renderJSONNumber(n json.Number) (string, error) {
+	s := n.String()
+	if !strings.ContainsAny(s, "eE") {
+		return s, nil
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return "", fmt.Errorf("%s is not a number GitHub can take", s)
+	}
+	return renderFloat(f, 64)
+}
 
 // RenderInput turns one input value into the exact string sent to GitHub.
 // Workflows read inputs as strings, so every value is sent as one: integers
@@ -30,7 +45,7 @@ func RenderInput(v any) (string, error) {
 	case bool:
 		return strconv.FormatBool(t), nil
 	case json.Number:
-		return t.String(), nil
+		return renderJSONNumber(t)
 	case int:
 		return strconv.FormatInt(int64(t), 10), nil
 	case int8:
@@ -93,9 +108,17 @@ func renderInputs(raw map[string]any, ps *problems) map[string]string {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if !utf8.ValidString(name) {
+			ps.add("inputs", "an input name is not valid UTF-8 (%q)", name)
+			continue
+		}
 		s, err := RenderInput(raw[name])
 		if err != nil {
 			ps.add("inputs."+name, "%v", err)
+			continue
+		}
+		if !utf8.ValidString(s) {
+			ps.add("inputs."+name, "is not valid UTF-8; GitHub would replace the bad bytes, so it is refused")
 			continue
 		}
 		out[name] = s

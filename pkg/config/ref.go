@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // checkRef applies git's rules for reference names (git check-ref-format),
@@ -10,6 +11,8 @@ import (
 func checkRef(ref string) error {
 	short := strings.TrimPrefix(strings.TrimPrefix(ref, "refs/heads/"), "refs/tags/")
 	switch {
+	case !utf8.ValidString(ref):
+		return fmt.Errorf("%q is not valid UTF-8", ref)
 	case short == "" || short == "@":
 		return fmt.Errorf("%q is not a branch or tag name", ref)
 	case strings.HasPrefix(ref, "-"):

@@ -148,7 +148,12 @@ func TestParseSecretsErrorsDoNotEchoData(t *testing.T) {
 
 func TestFromEnv(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	// GH_TOKEN wins, as in the GitHub CLI.
 	c, err := FromEnv(env(map[string]string{"GH_TOKEN": "t2", "GITHUB_TOKEN": "t1"}))
+	if err != nil || c.Token != "t2" || c.Source != "GH_TOKEN" {
+		t.Fatalf("got %v %v", c, err)
+	}
+	c, err = FromEnv(env(map[string]string{"GITHUB_TOKEN": "t1"}))
 	if err != nil || c.Token != "t1" || c.Source != "GITHUB_TOKEN" {
 		t.Fatalf("got %v %v", c, err)
 	}

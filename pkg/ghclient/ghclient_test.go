@@ -52,7 +52,7 @@ func TestAuthorizationNeverLeavesTheAPIHost(t *testing.T) {
 		http.Redirect(w, r, other.URL+"/elsewhere", http.StatusFound)
 	})
 	_, _, err := c.Actions.GetWorkflowRunByID(context.Background(), "o", "r", 1)
-	if err == nil || !strings.Contains(err.Error(), "another host") {
+	if err == nil || !strings.Contains(err.Error(), "another origin") {
 		t.Fatalf("cross-host redirect followed: %v", err)
 	}
 	// Even a request sent straight to another host through this client

@@ -81,6 +81,10 @@ type Pool struct {
 	// DialContext replaces the dialer when set (tests route api.github.com
 	// to the simulator this way, keeping real TLS and host names).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Proxy replaces the proxy choice when set (tests); nil means
+	// HTTPS_PROXY, HTTP_PROXY and NO_PROXY. Either way the destination is
+	// checked against RefusedAddresses before a proxy is asked for it.
+	Proxy func(*http.Request) (*url.URL, error)
 
 	once       sync.Once
 	transports map[bool]*http.Transport
@@ -131,8 +135,8 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 		}
 	}
 	hc := &http.Client{
-		Transport:     &authTransport{base: base, apiHost: api.Host, tokens: tokens},
-		CheckRedirect: sameHostRedirects(api.Host),
+		Transport:     &authTransport{base: base, api: api, tokens: tokens},
+		CheckRedirect: sameOriginRedirects(api),
 	}
 	gh, err := github.NewClient(
 		github.WithHTTPClient(hc),
@@ -160,8 +164,8 @@ func (p *Pool) exchanger(repo repourl.Repository, installationID int64, base htt
 	return func(ctx context.Context, jwt string) (string, time.Time, error) {
 		api, _ := url.Parse(repo.APIBaseURL)
 		hc := &http.Client{
-			Transport:     &authTransport{base: base, apiHost: api.Host, tokens: credentials.StaticToken(jwt)},
-			CheckRedirect: sameHostRedirects(api.Host),
+			Transport:     &authTransport{base: base, api: api, tokens: credentials.StaticToken(jwt)},
+			CheckRedirect: sameOriginRedirects(api),
 		}
 		gh, err := github.NewClient(github.WithHTTPClient(hc), github.WithURLs(&repo.APIBaseURL, &repo.UploadURL),
 			github.WithUserAgent(userAgent()))
@@ -196,13 +200,17 @@ func (p *Pool) CloseIdleConnections() {
 func (p *Pool) transport(insecure bool) *http.Transport {
 	p.once.Do(func() {
 		p.transports = map[bool]*http.Transport{}
+		proxy := p.Proxy
+		if proxy == nil {
+			proxy = http.ProxyFromEnvironment
+		}
 		for _, skip := range []bool{false, true} {
 			dial := p.DialContext
 			if dial == nil {
 				dial = guardedDialer(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
 			}
 			p.transports[skip] = &http.Transport{
-				Proxy:                 http.ProxyFromEnvironment,
+				Proxy:                 guardedProxy(proxy, lookupHost),
 				DialContext:           dial,
 				TLSClientConfig:       &tls.Config{RootCAs: p.RootCAs, InsecureSkipVerify: skip, MinVersion: tls.VersionTLS12}, //nolint:gosec // opt-in per step
 				TLSHandshakeTimeout:   10 * time.Second,
@@ -216,16 +224,43 @@ func (p *Pool) transport(insecure bool) *http.Transport {
 	return p.transports[insecure]
 }
 
-// sameHostRedirects refuses redirects that leave the API host; GitHub only
-// redirects within it (renamed repositories).
-func sameHostRedirects(apiHost string) func(*http.Request, []*http.Request) error {
+// sameOriginRedirects follows a redirect only for a read, and only within
+// the API's origin (scheme, host and port): GitHub redirects within it
+// (renamed repositories). A redirect that leaves it, or that would send a
+// request with a body again (a dispatch), is refused: credentials go only
+// where they were issued for, and a dispatch is sent once.
+func sameOriginRedirects(api *url.URL) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 5 {
 			return errors.New("stopped after 5 redirects")
 		}
-		if !strings.EqualFold(req.URL.Host, apiHost) {
-			return fmt.Errorf("refusing to follow a redirect from %s to another host (%s)", apiHost, req.URL.Host)
+		if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
+			return fmt.Errorf("refusing to follow a redirect of a %s to %s: it would be sent again", m, redirectTarget(req.URL))
+		}
+		if !sameOrigin(req.URL, api) {
+			return fmt.Errorf("refusing to follow a redirect from %s to another origin (%s)", origin(api), redirectTarget(req.URL))
 		}
 		return nil
 	}
+}
+
+// redirectTarget names a redirect's target without its query, which may
+// carry anything.
+func redirectTarget(u *url.URL) string { return origin(u) + u.EscapedPath() }
+
+func origin(u *url.URL) string { return u.Scheme + "://" + u.Host }
+
+// sameOrigin compares scheme, host and port (default ports made explicit).
+func sameOrigin(u, api *url.URL) bool {
+	return strings.EqualFold(u.Scheme, api.Scheme) && strings.EqualFold(u.Hostname(), api.Hostname()) && port(u) == port(api)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "http") {
+		return "80"
+	}
+	return "443"
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
+	"net/url"
 
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 )
@@ -18,17 +18,17 @@ const MaxResponseBytes = 16 << 20
 // ErrResponseTooLarge is returned when a body exceeds MaxResponseBytes.
 var ErrResponseTooLarge = errors.New("response body exceeds the size limit")
 
-// authTransport adds the token to requests for the API host only. Because it
-// works per request, a redirect to another host (which Go follows with a new
-// request) never carries the token.
+// authTransport adds the token to requests for the API origin only
+// (scheme, host and port). Because it works per request, a redirect to
+// another origin never carries the token, even if it were followed.
 type authTransport struct {
-	base    http.RoundTripper
-	apiHost string
-	tokens  credentials.TokenSource
+	base   http.RoundTripper
+	api    *url.URL
+	tokens credentials.TokenSource
 }
 
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !strings.EqualFold(req.URL.Host, t.apiHost) {
+	if !sameOrigin(req.URL, t.api) {
 		req = req.Clone(req.Context())
 		req.Header.Del("Authorization")
 		return t.base.RoundTrip(req)
