@@ -18,6 +18,8 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8443", "address to listen on")
 	caFile := flag.String("ca-file", "ghsim-ca.pem", "where to write the CA certificate clients must trust")
+	urlFile := flag.String("url-file", "", "where to write the simulator's URL once it serves (useful with -addr 127.0.0.1:0)")
+	runName := flag.String("run-name", "", "the workflow's run-name, e.g. 'Deploy ${{ inputs.dispatch_key }}' (for correlationInput)")
 	answer := flag.String("answer", "run-details", "how dispatches are answered: run-details, no-content or ghes-3.20")
 	repo := flag.String("repo", "example/app", "repository OWNER/NAME to create")
 	workflow := flag.String("workflow", "deploy.yml", "workflow file to create")
@@ -42,10 +44,6 @@ func main() {
 		os.Exit(1)
 	}
 	defer sim.Close()
-	if err := os.WriteFile(*caFile, sim.CACertPEM, 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "ghsim:", err)
-		os.Exit(1)
-	}
 	r := sim.AddRepo(owner, name)
 	var declared []string
 	for _, in := range strings.Split(*inputs, ",") {
@@ -53,8 +51,19 @@ func main() {
 			declared = append(declared, in)
 		}
 	}
-	sim.AddWorkflow(r, ghsim.Workflow{File: *workflow, Inputs: declared, Conclusion: *conclusion})
+	sim.AddWorkflow(r, ghsim.Workflow{File: *workflow, Inputs: declared, Conclusion: *conclusion, RunName: *runName})
 	sim.AddToken(*token, "octocat", false)
+	// The files last: whoever waits for them finds the simulator ready.
+	if err := os.WriteFile(*caFile, sim.CACertPEM, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "ghsim:", err)
+		os.Exit(1)
+	}
+	if *urlFile != "" {
+		if err := os.WriteFile(*urlFile, []byte(sim.URL+"\n"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "ghsim:", err)
+			os.Exit(1)
+		}
+	}
 	fmt.Printf("GitHub simulator on %s (answers: %s)\n", sim.URL, *answer)
 	fmt.Printf("repository:  %s\n", sim.RepoURL(owner, name))
 	fmt.Printf("try:         SSL_CERT_FILE=%s GITHUB_TOKEN=%s kargo-gha dispatch --repo-url %s --workflow-file %s --ref main\n",

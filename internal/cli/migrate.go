@@ -30,6 +30,7 @@ type MigrateOptions struct {
 	CredentialsFile string
 	EmitCredentials bool
 	ShowSecrets     bool
+	GitHubCom       bool
 }
 
 // NewCmdMigrate builds `kargo-gha migrate`.
@@ -45,7 +46,11 @@ v1.8 configurations: owner and repo become repoURL, credentials goes. Nothing
 else changes: comments, key order, quoting, expressions and other documents
 stay byte for byte.
 
-By default a unified diff is printed; --write rewrites the files (atomically);
+The host of each repoURL comes from the v1.8 Secret's baseURL, so give the
+Secrets with --credentials-file; a step whose Secret is not there is left
+alone (with a note) unless --github-com says it is on github.com.
+
+By default a unified diff is printed (on stderr with --emit-credentials); --write rewrites the files (atomically);
 --check exits 1 when anything would change or needs a hand. Steps that cannot
 be migrated mechanically (an expression in owner, a flow-style config) are
 reported with file and line and left alone.
@@ -54,9 +59,9 @@ The v1.8 Secrets (accessToken, baseURL) are replaced by Kargo Git-credential
 Secrets: --credentials-file reads the old ones (their baseURL decides the
 host of repoURL) and --emit-credentials prints the new ones, with the token
 hidden unless --show-secrets.`,
-		Example: `  kargo-gha migrate ./kargo/              # review the diff
-  kargo-gha migrate --write ./kargo/      # apply it
-  kargo-gha migrate --check ./kargo/      # in CI: fail while v1.8 configs remain
+		Example: `  kargo-gha migrate --credentials-file secrets.yaml ./kargo/           # review the diff
+  kargo-gha migrate --credentials-file secrets.yaml --write ./kargo/   # apply it
+  kargo-gha migrate --github-com --check ./kargo/    # in CI: fail while v1.8 configs remain
   kargo-gha migrate --credentials-file secrets.yaml --emit-credentials ./kargo/ > git-credentials.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -73,6 +78,7 @@ hidden unless --show-secrets.`,
 	fl.StringVar(&opts.CredentialsFile, "credentials-file", "", "the v1.8 credentials Secrets (their baseURL gives the repoURL host)")
 	fl.BoolVar(&opts.EmitCredentials, "emit-credentials", false, "print the Kargo Git-credential Secrets that replace the v1.8 ones")
 	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "with --emit-credentials, print the tokens instead of a placeholder")
+	fl.BoolVar(&opts.GitHubCom, "github-com", false, "take github.com for steps whose credentials Secret is not in --credentials-file (without it they are left alone)")
 	return cmd
 }
 
@@ -88,11 +94,15 @@ func runMigrate(o *MigrateOptions) error {
 	if err != nil {
 		return err
 	}
-	opts := migrate.Options{BaseURLs: map[string]string{}}
+	opts := migrate.Options{BaseURLs: map[string]string{}, AssumeGitHubCom: o.GitHubCom}
 	for _, s := range legacy {
-		if base := s.Data[credentials.LegacyKeyBaseURL]; base != "" {
-			opts.BaseURLs[s.Name] = base
-		}
+		opts.BaseURLs[s.Name] = s.Data[credentials.LegacyKeyBaseURL]
+	}
+	// With --emit-credentials stdout carries the Secrets alone, so that it
+	// can be redirected to a file; the diff goes to stderr.
+	diffOut := f.IO.Out
+	if o.EmitCredentials {
+		diffOut = f.IO.ErrOut
 	}
 	files, err := manifestFiles(o.Paths)
 	if err != nil {
@@ -134,7 +144,7 @@ func runMigrate(o *MigrateOptions) error {
 			}
 			fmt.Fprintf(f.IO.ErrOut, "%s: migrated %d step(s)\n", path, len(res.Changes))
 		default:
-			fmt.Fprint(f.IO.Out, unifiedDiff(path, lines(src), lines(res.Output)))
+			fmt.Fprint(diffOut, unifiedDiff(path, lines(src), lines(res.Output)))
 		}
 	}
 	if o.EmitCredentials {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/kargo-gha/kargo-gha/pkg/migrate"
 )
 
@@ -83,7 +85,7 @@ func TestMigrateDiffCheckAndWrite(t *testing.T) {
 		t.Fatalf("--write exit %d: %s", code, errOut)
 	}
 	after, _ := os.ReadFile(uat)
-	want, _ := migrate.File(before, migrate.Options{BaseURLs: map[string]string{"ghes-credentials": "https://ghe.example.com/api/v3"}})
+	want, _ := migrate.File(before, migrate.Options{BaseURLs: map[string]string{"ghes-credentials": "https://ghe.example.com/api/v3", "github-credentials": ""}})
 	if !bytes.Equal(after, want.Output) {
 		t.Fatalf("written file differs from the migration:\n%s", after)
 	}
@@ -119,9 +121,33 @@ func TestMigrateEmitsCredentialsWithoutShowingTokens(t *testing.T) {
 	if strings.Contains(out+errOut, "ghp_legacy_token") || strings.Contains(out+errOut, "ghp_ghes_token") {
 		t.Fatal("a token was printed without --show-secrets")
 	}
+	// stdout is the Secrets alone, ready for "> git-credentials.yaml"; the
+	// diff went to stderr.
+	if strings.Contains(out, "--- ") || !strings.Contains(errOut, "--- ") {
+		t.Fatalf("the diff is on stdout with --emit-credentials:\n%s", out)
+	}
+	for _, doc := range strings.Split(out, "\n---\n") {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &m); err != nil || m["kind"] != "Secret" {
+			t.Fatalf("stdout is not Secret manifests: %v\n%s", err, doc)
+		}
+	}
 	_, out, _ = runMigrateCmd("--credentials-file", secrets, "--emit-credentials", "--show-secrets", dir)
 	if !strings.Contains(out, "password: ghp_legacy_token_abcdefghijkl") {
 		t.Fatalf("--show-secrets did not print the token:\n%s", out)
+	}
+}
+
+// Without the Secrets, a step's host is unknown: it is left alone, not
+// turned into a github.com URL, unless --github-com says so.
+func TestMigrateWithoutCredentialsFileDoesNotGuessTheHost(t *testing.T) {
+	dir, _ := migrateFixture(t)
+	code, out, errOut := runMigrateCmd(dir)
+	if code != 0 || strings.Contains(out, "repoURL: https://github.com/platform/service") || !strings.Contains(errOut, "host") || !strings.Contains(errOut, "--github-com") {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	if _, out, _ := runMigrateCmd("--github-com", dir); !strings.Contains(out, "+          repoURL: https://github.com/myorg/my-app") {
+		t.Fatalf("--github-com:\n%s", out)
 	}
 }
 

@@ -14,11 +14,18 @@ import (
 // not name it, unless told otherwise (the step reference's default).
 const DefaultRunTimeout = 60 * time.Second
 
+// SendBudget bounds how long Dispatch tries to send a dispatch that has
+// not left yet: rate limits, connections refused, this process's earlier
+// dispatches of the same workflow and ref.
+const SendBudget = 5 * time.Minute
+
 // Dispatch sends one dispatch and waits for its run, for callers that can
 // block (a library user, a command): it loops over Send and Find, pausing
-// between listings. key is the correlation key ("" for none, or when
-// req.CorrelationInput is empty a fresh one is not needed). timeout bounds
-// the search for the run after the dispatch was sent.
+// between listings. key is the correlation key ("" for a fresh one when
+// req.CorrelationInput is set). timeout bounds the search for the run after
+// the dispatch was sent; sending it (waiting out rate limits, or for this
+// process's earlier dispatches of the same workflow and ref) is bounded by
+// ctx and SendBudget.
 //
 // Callers that must not block, or must survive a restart between sending
 // and finding, use NewAttempt, Send and Find themselves and keep the
@@ -44,7 +51,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, c *ghclient.Client, req Reque
 		if !ok {
 			pause = time.Duration(tries) * 250 * time.Millisecond
 		}
-		if time.Now().Add(pause).After(a.IntentAt.Add(timeout)) {
+		if time.Now().Add(pause).After(a.IntentAt.Add(SendBudget)) {
 			return nil, err
 		}
 		select {

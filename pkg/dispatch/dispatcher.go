@@ -127,9 +127,12 @@ func (d *Dispatcher) Send(ctx context.Context, c *ghclient.Client, req Request, 
 	default:
 		d.intents.put(a.ID, intentRecorded)
 	}
+	if a.MaybeSent {
+		t.bound(a, host) // still holding the right to send: nothing went out since
+	}
 	if err != nil {
 		if a.MaybeSent {
-			t.register(a)
+			t.register(a, true)
 			if a.Key == "" {
 				t.hold(a.ID, d.holdWindow()) // a keyed run is told apart by its key
 			}
@@ -146,7 +149,7 @@ func (d *Dispatcher) Send(ctx context.Context, c *ghclient.Client, req Request, 
 		t.claimed.Put(id, a.ID, maxClaims, claimAge)
 		return nil
 	}
-	t.register(a)
+	t.register(a, false)
 	return nil
 }
 

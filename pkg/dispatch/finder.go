@@ -76,7 +76,7 @@ func (d *Dispatcher) Find(ctx context.Context, c *ghclient.Client, req Request, 
 		return a.Run, nil
 	}
 	t := d.tracker(c, req)
-	t.register(a) // a resumed attempt joins the line
+	t.register(a, false) // a resumed attempt joins the line
 	if id, ok := t.claimedBy(a.ID); ok {
 		a.Run = t.result(c, id)
 		return a.Run, nil
@@ -122,6 +122,11 @@ type pendingAttempt struct {
 	sent      time.Time // local clock; zero after a restart
 	notBefore time.Time
 	since     time.Time
+	// uncertain: the answer was lost, so there may be no run at all. Such
+	// an attempt takes only a run created before the next dispatch of this
+	// process (bound) reached GitHub, or it would take that one's run.
+	uncertain bool
+	bound     time.Time
 }
 
 func (d *Dispatcher) tracker(c *ghclient.Client, req Request) *tracker {
@@ -142,7 +147,8 @@ func (d *Dispatcher) tracker(c *ghclient.Client, req Request) *tracker {
 
 // register puts a sent attempt in line. Attempts are ordered by when they
 // were sent: GitHub creates runs in the order it accepts dispatches.
-func (t *tracker) register(a *Attempt) {
+// uncertain marks an attempt whose answer was lost.
+func (t *tracker) register(a *Attempt, uncertain bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p, ok := t.pending[a.ID]
@@ -152,7 +158,7 @@ func (t *tracker) register(a *Attempt) {
 		if sent.IsZero() {
 			sent = a.IntentAt
 		}
-		p = &pendingAttempt{seq: t.seq, key: a.Key, sent: sent, since: time.Now()}
+		p = &pendingAttempt{seq: t.seq, key: a.Key, sent: sent, since: time.Now(), uncertain: uncertain}
 		t.pending[a.ID] = p
 	}
 	if !a.NotBefore.IsZero() {
@@ -186,6 +192,24 @@ func (t *tracker) acquirePost(ctx context.Context) (release func(), err error) {
 		return nil, failure.TransientUntil(ErrHeld, time.Now().Add(time.Second))
 	}
 	return func() { <-t.post }, nil
+}
+
+// bound closes the window of every uncertain attempt still open: a's
+// dispatch has just been sent after them, and a run created from a's
+// window on may be a's.
+func (t *tracker) bound(a *Attempt, host *hostState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at := a.NotBefore
+	if at.IsZero() {
+		now, _ := host.now()
+		at = now.Add(-time.Since(a.SentAt)).Add(-time.Second).Truncate(time.Second)
+	}
+	for id, p := range t.pending {
+		if id != a.ID && p.uncertain && p.bound.IsZero() {
+			p.bound = at
+		}
+	}
 }
 
 // hold keeps other dispatches of this workflow and ref from being sent
@@ -381,6 +405,9 @@ func (t *tracker) assign(c *ghclient.Client, host *hostState, req Request, a *At
 		return nil, nil // a second run in the window may still show up
 	}
 	me := waiting{id: a.ID, notBefore: a.NotBefore, sent: a.SentAt}
+	if p := t.pending[a.ID]; p != nil {
+		me.bound = p.bound
+	}
 	var foreign []*github.WorkflowRun
 	for _, run := range runs {
 		if owner[run.GetID()] == "" && t.couldBe(run, me) && created(run).Before(horizon) {
@@ -407,12 +434,13 @@ type waiting struct {
 	id        string
 	notBefore time.Time
 	sent      time.Time
+	bound     time.Time // zero: open
 }
 
-// couldBe reports whether run may be the run of w: created no earlier than
-// w's window, and not already listed before w was sent.
+// couldBe reports whether run may be the run of w: created in w's window,
+// and not already listed before w was sent.
 func (t *tracker) couldBe(run *github.WorkflowRun, w waiting) bool {
-	if created(run).Before(w.notBefore) {
+	if created(run).Before(w.notBefore) || (!w.bound.IsZero() && !created(run).Before(w.bound)) {
 		return false
 	}
 	seen, ok := t.seenAt[run.GetID()]
@@ -430,7 +458,7 @@ func (t *tracker) waitingInOrder() []waiting {
 	var items []item
 	for id, p := range t.pending {
 		if p.key == "" {
-			items = append(items, item{waiting{id, p.notBefore, p.sent}, p.seq})
+			items = append(items, item{waiting{id, p.notBefore, p.sent, p.bound}, p.seq})
 		}
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].seq < items[j].seq })

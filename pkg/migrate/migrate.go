@@ -22,9 +22,12 @@ var StepNames = map[string]bool{"gha-dispatch-workflow": true, "gha-wait-for-wor
 
 // Options adjust a migration.
 type Options struct {
-	// BaseURLs maps a v1.8 credentials Secret name to its baseURL (GitHub
-	// Enterprise Server); Secrets not listed mean github.com.
+	// BaseURLs maps each known v1.8 credentials Secret name to its baseURL
+	// ("" for github.com). A step whose Secret is not listed is left alone
+	// with a problem, since its host is unknown, unless AssumeGitHubCom.
 	BaseURLs map[string]string
+	// AssumeGitHubCom takes github.com for Secrets not in BaseURLs.
+	AssumeGitHubCom bool
 }
 
 // Change is one step migrated.
@@ -174,7 +177,11 @@ func migrateStep(step *yaml.Node, lines []string, opts Options) ([]edit, *Change
 	}
 	secret := scalar(get(creds, "secretName"))
 	host := "https://github.com"
-	if base := opts.BaseURLs[secret]; base != "" {
+	base, known := opts.BaseURLs[secret]
+	if !known && !opts.AssumeGitHubCom {
+		return nil, nil, problem(fmt.Sprintf("its credentials Secret %q is unknown, so is its host (an Enterprise Server Secret has a baseURL): give the Secrets with --credentials-file, or --github-com if they are all for github.com", secret))
+	}
+	if base != "" {
 		u, err := url.Parse(base)
 		if err != nil || u.Host == "" {
 			return nil, nil, problem(fmt.Sprintf("the Secret %q has a baseURL that is not a URL", secret))

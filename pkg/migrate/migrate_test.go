@@ -15,7 +15,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-var opts = Options{BaseURLs: map[string]string{"ghes-credentials": "https://ghe.example.com/api/v3"}}
+var opts = Options{BaseURLs: map[string]string{"ghes-credentials": "https://ghe.example.com/api/v3"}, AssumeGitHubCom: true}
 
 func TestGolden(t *testing.T) {
 	for _, name := range []string{"manifests.yaml", "crlf.yaml"} {

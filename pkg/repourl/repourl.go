@@ -81,7 +81,7 @@ func Parse(raw string, opts Options) (Repository, error) {
 	case "https":
 	case "http":
 		if !opts.AllowHTTP {
-			return Repository{}, fmt.Errorf("repository URL %q uses plain http, which would send the token unencrypted; use https (or allow http explicitly)", raw)
+			return Repository{}, fmt.Errorf("repository URL %q uses plain http, which would send the token unencrypted; use https (or allow http explicitly: --allow-http on the command line)", raw)
 		}
 	case "ssh", "git+ssh", "ssh+git":
 		// The SSH port says nothing about the API port: the API is on 443.
