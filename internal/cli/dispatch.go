@@ -202,11 +202,12 @@ func dispatchStopped(ctx context.Context, last step.Result) error {
 		if when == "" {
 			when, _ = state["intentAt"].(string)
 		}
-		msg := fmt.Sprintf("stopped (%v) after the dispatch was sent at %s, before its run was found: %s; a run may exist: check the workflow's runs before dispatching again", cause, when, last.Message)
+		page, _ := state["runsPage"].(string)
+		msg := fmt.Sprintf("stopped (%v) after the dispatch was sent at %s, before its run was found; a run may exist: check %s for runs created since then", cause, when, page)
 		if key, _ := state["key"].(string); key != "" {
 			msg += " (its title carries " + key + ")"
 		}
-		return failure.Final(errors.New(msg))
+		return failure.Final(errors.New(msg + " before dispatching again"))
 	}
 	return failure.Transient(fmt.Errorf("stopped (%v) before anything was dispatched", cause))
 }

@@ -231,10 +231,11 @@ func TestKargoEngineReportsMissingCredentials(t *testing.T) {
 
 // On a host that does not name runs, with a lost dispatch answer and rate
 // limits on the listings, every engine call still returns after one round
-// trip: the wall times are reported, and the promotion gets its one run.
+// trip: the wall times are reported, and the promotion gets its one run
+// (by its correlation key: without one, a lost answer is refused).
 func TestKargoEngineCallsStayShortInFallbackMode(t *testing.T) {
 	f := newEngineFixture(t, ghsim.Options{Answer: ghsim.AnswerGHES320, RunDelay: 500 * time.Millisecond, QueuedFor: 200 * time.Millisecond, RunFor: 200 * time.Millisecond},
-		"testdata/stage.yaml", ghsim.Workflow{})
+		"testdata/stage-correlated.yaml", ghsim.Workflow{RunName: "Deploy ${{ inputs.environment }} ${{ inputs.dispatch_key }}"})
 	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, AfterAction: true, Skip: 1, Times: 1}) // the second POST (the first is refused for return_run_details)
 	f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", SecondaryRateLimit: time.Second, Times: 2})
 	res, _ := f.promote(t, f.controller(), promoCtx(f, "uat.fallback"))

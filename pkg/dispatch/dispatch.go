@@ -19,6 +19,9 @@ const DefaultRunTimeout = 60 * time.Second
 // dispatches of the same workflow and ref.
 const SendBudget = 5 * time.Minute
 
+// maxUnreachableTries bounds Dispatch's tries of a server it cannot reach.
+const maxUnreachableTries = 4
+
 // Dispatch sends one dispatch and waits for its run, for callers that can
 // block (a library user, a command): it loops over Send and Find, pausing
 // between listings. key is the correlation key ("" for a fresh one when
@@ -46,10 +49,14 @@ func (d *Dispatcher) Dispatch(ctx context.Context, c *ghclient.Client, req Reque
 		if failure.IsFinal(err) && !ghclient.RateLimited(err) {
 			return nil, err
 		}
-		// Nothing was sent: try again within the timeout.
+		// Nothing was sent: try again, waiting out rate limits and holds;
+		// a server that cannot be reached gets a few tries only.
 		pause, ok := ghclient.RetryAfter(err)
 		if !ok {
-			pause = time.Duration(tries) * 250 * time.Millisecond
+			if tries >= maxUnreachableTries {
+				return nil, err
+			}
+			pause = time.Duration(tries) * 500 * time.Millisecond
 		}
 		if time.Now().Add(pause).After(a.IntentAt.Add(SendBudget)) {
 			return nil, err
@@ -75,9 +82,12 @@ func (d *Dispatcher) Await(ctx context.Context, c *ghclient.Client, req Request,
 	var lastErr error
 	for n := 0; ; n++ {
 		res, err := d.Find(ctx, c, req, a)
+		var amb *AmbiguousError
 		switch {
 		case res != nil:
 			return res, nil
+		case errors.As(err, &amb):
+			return nil, err // names the runs and where to look
 		case err != nil && (failure.IsFinal(err) || ghclient.RateLimited(err) && !fitsBefore(err, deadline)):
 			return nil, failure.Final(fmt.Errorf("%w; the dispatch was sent at %s: %s", err, a.SentAt.UTC().Format(time.RFC3339), MayExist(c, req, a)))
 		case err != nil:

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -231,16 +232,26 @@ func TestRunThatNeverAppearsTimesOutWithoutRedispatching(t *testing.T) {
 	}
 }
 
-func TestLostAnswerAfterGitHubActedFindsTheRunWithoutSendingAgain(t *testing.T) {
+// A dispatch whose answer was lost after GitHub acted: never sent again.
+// Without a key its run cannot be told from another dispatcher's, so the
+// step refuses and names it; with a key it is found.
+func TestLostAnswerAfterGitHubActedIsNeverSentAgain(t *testing.T) {
 	for _, answer := range []ghsim.DispatchAnswer{ghsim.AnswerRunDetails, ghsim.AnswerNoContent} {
 		f := newFixture(t, ghsim.Options{Answer: answer, RunDelay: 200 * time.Millisecond})
-		f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, AfterAction: true, Times: 1})
-		res, err := run(newDispatcher(), f.ghesClient(t), req("x"))
-		if err != nil || f.runInputs(t, res.RunID)["nonce"] != "x" {
-			t.Fatalf("answer %d: %+v, %v", answer, res, err)
+		f.sim.AddWorkflow(f.repo, ghsim.Workflow{File: "keyed.yml", Inputs: []string{"nonce", "dispatch_key"}, RunName: "Deploy ${{ inputs.dispatch_key }}"})
+		f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, AfterAction: true, Times: 2})
+		_, err := run(newDispatcher(), f.ghesClient(t), req("x"))
+		var amb *AmbiguousError
+		if !errors.As(err, &amb) || len(amb.Candidates) != 1 || !strings.Contains(err.Error(), "answer was lost") || !strings.Contains(err.Error(), fmt.Sprint(amb.Candidates[0].RunID)) {
+			t.Fatalf("answer %d without a key: %v", answer, err)
 		}
-		if st := f.sim.Stats(); st.Dispatches != 1 || st.ByRoute["dispatch"] != 1 {
-			t.Fatalf("answer %d: stats %+v: dispatched again although the run existed", answer, st)
+		keyed := Request{WorkflowFile: "keyed.yml", Ref: "main", Inputs: map[string]string{"nonce": "y"}, CorrelationInput: "dispatch_key"}
+		res, err := newDispatcher().Dispatch(context.Background(), f.ghesClient(t), keyed, "", 20*time.Second)
+		if err != nil || f.runInputs(t, res.RunID)["nonce"] != "y" || res.Method != ByCorrelationKey {
+			t.Fatalf("answer %d with a key: %+v, %v", answer, res, err)
+		}
+		if st := f.sim.Stats(); st.Dispatches != 2 || st.ByRoute["dispatch"] != 2 {
+			t.Fatalf("answer %d: stats %+v: dispatched again", answer, st)
 		}
 	}
 }

@@ -132,7 +132,7 @@ func (d *Dispatcher) Send(ctx context.Context, c *ghclient.Client, req Request, 
 	}
 	if err != nil {
 		if a.MaybeSent {
-			t.register(a, true)
+			t.register(a, lost)
 			if a.Key == "" {
 				t.hold(a.ID, d.holdWindow()) // a keyed run is told apart by its key
 			}
@@ -149,7 +149,7 @@ func (d *Dispatcher) Send(ctx context.Context, c *ghclient.Client, req Request, 
 		t.claimed.Put(id, a.ID, maxClaims, claimAge)
 		return nil
 	}
-	t.register(a, false)
+	t.register(a, accepted)
 	return nil
 }
 

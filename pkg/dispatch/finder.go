@@ -36,6 +36,9 @@ const (
 	pendingAge = time.Hour
 	// maxCachedRuns bounds the runs one tracker remembers from listings.
 	maxCachedRuns = 5000
+	// listingWindow: attempts older than this no longer set where listings
+	// start (they have timed out; their windows stay in the cache).
+	listingWindow = 2 * time.Minute
 )
 
 // DefaultHoldWindow is how long a dispatch whose answer was lost keeps the
@@ -55,16 +58,34 @@ type AmbiguousError struct {
 	Workflow   string
 	Candidates []*Result
 	RunsPage   string
+	Reason     string
 }
+
+// Why an attempt is ambiguous, beyond several runs in its window.
+const (
+	reasonLost   = "lost"
+	reasonShared = "shared"
+)
 
 func (e *AmbiguousError) Error() string {
 	ids := make([]string, len(e.Candidates))
 	for i, c := range e.Candidates {
 		ids[i] = fmt.Sprintf("%d (%s)", c.RunID, c.HTMLURL)
 	}
-	return fmt.Sprintf("cannot tell which run this dispatch of %s created: runs %s appeared in the same window, and another dispatcher of the same workflow and ref may have created them; "+
-		"not guessing. One of them is this dispatch's; check %s before dispatching again, and set correlationInput (see README) to make attribution exact",
-		e.Workflow, strings.Join(ids, ", "), e.RunsPage)
+	runs := "runs " + strings.Join(ids, ", ") + " appeared in the same window"
+	if len(ids) == 1 {
+		runs = "run " + ids[0] + " appeared in its window"
+	}
+	why := "another dispatcher of the same workflow and ref may have created them"
+	switch e.Reason {
+	case reasonLost:
+		why = "the dispatch's answer was lost, so GitHub may not have acted, and another dispatcher of the same workflow and ref may have created it"
+	case reasonShared:
+		why = "another dispatch of the same workflow and ref, resumed after a restart, could have created it too"
+	}
+	return fmt.Sprintf("cannot tell which run this dispatch of %s created: %s, and %s; not guessing. "+
+		"Check %s before dispatching again, and set correlationInput (see README) to make attribution exact",
+		e.Workflow, runs, why, e.RunsPage)
 }
 
 // Find looks once for the run of a sent attempt (one listing, shared with
@@ -76,7 +97,7 @@ func (d *Dispatcher) Find(ctx context.Context, c *ghclient.Client, req Request, 
 		return a.Run, nil
 	}
 	t := d.tracker(c, req)
-	t.register(a, false) // a resumed attempt joins the line
+	t.register(a, resumed) // a no-op for an attempt this process sent
 	if id, ok := t.claimedBy(a.ID); ok {
 		a.Run = t.result(c, id)
 		return a.Run, nil
@@ -122,11 +143,27 @@ type pendingAttempt struct {
 	sent      time.Time // local clock; zero after a restart
 	notBefore time.Time
 	since     time.Time
-	// uncertain: the answer was lost, so there may be no run at all. Such
-	// an attempt takes only a run created before the next dispatch of this
-	// process (bound) reached GitHub, or it would take that one's run.
-	uncertain bool
-	bound     time.Time
+	kind attemptKind
+	// bound closes the window of an attempt that may have no run: it takes
+	// no run created once the next dispatch of this process reached GitHub.
+	bound time.Time
+}
+
+// attemptKind is how sure an attempt is of having a run.
+type attemptKind int
+
+const (
+	// accepted: GitHub accepted the dispatch, so it has a run.
+	accepted attemptKind = iota
+	// lost: the answer was lost; GitHub may not have acted.
+	lost
+	// resumed: recorded by a process that is gone, which may or may not
+	// have sent it.
+	resumed
+)
+
+func (p *pendingAttempt) window(id string) waiting {
+	return waiting{id: id, notBefore: p.notBefore, sent: p.sent, bound: p.bound}
 }
 
 func (d *Dispatcher) tracker(c *ghclient.Client, req Request) *tracker {
@@ -147,8 +184,7 @@ func (d *Dispatcher) tracker(c *ghclient.Client, req Request) *tracker {
 
 // register puts a sent attempt in line. Attempts are ordered by when they
 // were sent: GitHub creates runs in the order it accepts dispatches.
-// uncertain marks an attempt whose answer was lost.
-func (t *tracker) register(a *Attempt, uncertain bool) {
+func (t *tracker) register(a *Attempt, kind attemptKind) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p, ok := t.pending[a.ID]
@@ -158,7 +194,7 @@ func (t *tracker) register(a *Attempt, uncertain bool) {
 		if sent.IsZero() {
 			sent = a.IntentAt
 		}
-		p = &pendingAttempt{seq: t.seq, key: a.Key, sent: sent, since: time.Now(), uncertain: uncertain}
+		p = &pendingAttempt{seq: t.seq, key: a.Key, sent: sent, since: time.Now(), kind: kind}
 		t.pending[a.ID] = p
 	}
 	if !a.NotBefore.IsZero() {
@@ -206,7 +242,7 @@ func (t *tracker) bound(a *Attempt, host *hostState) {
 		at = now.Add(-time.Since(a.SentAt)).Add(-time.Second).Truncate(time.Second)
 	}
 	for id, p := range t.pending {
-		if id != a.ID && p.uncertain && p.bound.IsZero() {
+		if id != a.ID && p.kind != accepted && p.bound.IsZero() {
 			p.bound = at
 		}
 	}
@@ -278,7 +314,9 @@ func (t *tracker) windowFloor(a *Attempt) time.Time {
 		floor = a.IntentAt.Add(-time.Minute)
 	}
 	for _, p := range t.pending {
-		if !p.notBefore.IsZero() && p.notBefore.Before(floor) {
+		// Attempts waiting longer than listingWindow (given up on, most
+		// likely) do not hold every listing back.
+		if !p.notBefore.IsZero() && p.notBefore.Before(floor) && time.Since(p.since) < listingWindow {
 			floor = p.notBefore
 		}
 	}
@@ -372,7 +410,10 @@ func (t *tracker) assign(c *ghclient.Client, host *hostState, req Request, a *At
 	if a.Key != "" {
 		return t.assignByKey(c, req, a)
 	}
-	order := t.waitingInOrder()
+	me, ok := t.pending[a.ID]
+	if !ok {
+		return nil, nil
+	}
 	var runs []*github.WorkflowRun
 	for _, run := range t.runs {
 		if _, taken := t.claimed.Get(run.GetID(), claimAge); !taken && titleKey(run.GetDisplayTitle()) == "" {
@@ -380,17 +421,21 @@ func (t *tracker) assign(c *ghclient.Client, host *hostState, req Request, a *At
 		}
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].GetID() < runs[j].GetID() })
-	owner := map[int64]string{}
-	used := map[int64]bool{}
+	owner := t.inOrder(runs)
+	w := me.window(a.ID)
 	var mine *github.WorkflowRun
-	for _, p := range order {
+	if me.kind == accepted {
+		for id, who := range owner {
+			if who == a.ID {
+				mine = t.runs[id]
+			}
+		}
+	} else {
+		// Answer lost, or resumed after a restart: the first new run in the
+		// window that no accepted attempt of this process takes.
 		for _, run := range runs {
-			if !used[run.GetID()] && t.couldBe(run, p) {
-				used[run.GetID()] = true
-				owner[run.GetID()] = p.id
-				if p.id == a.ID {
-					mine = run
-				}
+			if owner[run.GetID()] == "" && t.couldBe(run, w) {
+				mine = run
 				break
 			}
 		}
@@ -400,25 +445,27 @@ func (t *tracker) assign(c *ghclient.Client, host *hostState, req Request, a *At
 	}
 	// created_at has whole seconds: a run stamped S was created before S+1.
 	horizon := created(mine).Add(time.Second + settle)
-	now, _ := host.now()
-	if now.Before(horizon) {
+	if now, _ := host.now(); now.Before(horizon) {
 		return nil, nil // a second run in the window may still show up
 	}
-	me := waiting{id: a.ID, notBefore: a.NotBefore, sent: a.SentAt}
-	if p := t.pending[a.ID]; p != nil {
-		me.bound = p.bound
-	}
-	var foreign []*github.WorkflowRun
+	cands := []*Result{t.result(c, mine.GetID())}
 	for _, run := range runs {
-		if owner[run.GetID()] == "" && t.couldBe(run, me) && created(run).Before(horizon) {
-			foreign = append(foreign, run)
-		}
-	}
-	if len(foreign) > 0 {
-		cands := []*Result{t.result(c, mine.GetID())}
-		for _, run := range foreign {
+		if run != mine && owner[run.GetID()] == "" && t.couldBe(run, w) && created(run).Before(horizon) {
 			cands = append(cands, t.result(c, run.GetID()))
 		}
+	}
+	if me.kind == resumed && t.othersCouldOwn(a.ID, mine) {
+		delete(t.pending, a.ID)
+		return nil, failure.Final(&AmbiguousError{Workflow: req.WorkflowFile, Candidates: cands, RunsPage: RunsPage(c, req.WorkflowFile), Reason: reasonShared})
+	}
+	switch {
+	case me.kind == lost:
+		// GitHub may not have acted: a lone run in the window may be
+		// another dispatcher's. Without a key, nothing tells.
+		delete(t.pending, a.ID)
+		delete(t.held, a.ID)
+		return nil, failure.Final(&AmbiguousError{Workflow: req.WorkflowFile, Candidates: cands, RunsPage: RunsPage(c, req.WorkflowFile), Reason: reasonLost})
+	case len(cands) > 1:
 		delete(t.pending, a.ID)
 		return nil, failure.Final(&AmbiguousError{Workflow: req.WorkflowFile, Candidates: cands, RunsPage: RunsPage(c, req.WorkflowFile)})
 	}
@@ -428,6 +475,45 @@ func (t *tracker) assign(c *ghclient.Client, host *hostState, req Request, a *At
 	res := t.result(c, mine.GetID())
 	res.Method = ByRunListing
 	return res, nil
+}
+
+// inOrder hands runs to this process's accepted attempts in the order they
+// were sent, each the lowest-numbered run in its window: GitHub creates
+// runs in the order it accepts dispatches. It returns run ID → attempt ID.
+func (t *tracker) inOrder(runs []*github.WorkflowRun) map[int64]string {
+	type item struct {
+		id  string
+		seq int64
+		w   waiting
+	}
+	var order []item
+	for id, p := range t.pending {
+		if p.key == "" && p.kind == accepted {
+			order = append(order, item{id, p.seq, p.window(id)})
+		}
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i].seq < order[j].seq })
+	owner := map[int64]string{}
+	for _, it := range order {
+		for _, run := range runs {
+			if owner[run.GetID()] == "" && t.couldBe(run, it.w) {
+				owner[run.GetID()] = it.id
+				break
+			}
+		}
+	}
+	return owner
+}
+
+// othersCouldOwn reports whether run falls in the window of another
+// attempt of this process that is not sure of its run either.
+func (t *tracker) othersCouldOwn(id string, run *github.WorkflowRun) bool {
+	for other, p := range t.pending {
+		if other != id && p.key == "" && p.kind != accepted && t.couldBe(run, p.window(other)) {
+			return true
+		}
+	}
+	return false
 }
 
 type waiting struct {
@@ -445,28 +531,6 @@ func (t *tracker) couldBe(run *github.WorkflowRun, w waiting) bool {
 	}
 	seen, ok := t.seenAt[run.GetID()]
 	return !ok || w.sent.IsZero() || !seen.Before(w.sent)
-}
-
-// waitingInOrder is this process's attempts still looking for a run, in
-// the order they were sent, those with a key left out (they find theirs by
-// key).
-func (t *tracker) waitingInOrder() []waiting {
-	type item struct {
-		waiting
-		seq int64
-	}
-	var items []item
-	for id, p := range t.pending {
-		if p.key == "" {
-			items = append(items, item{waiting{id, p.notBefore, p.sent, p.bound}, p.seq})
-		}
-	}
-	sort.Slice(items, func(i, j int) bool { return items[i].seq < items[j].seq })
-	out := make([]waiting, len(items))
-	for i, it := range items {
-		out[i] = it.waiting
-	}
-	return out
 }
 
 // assignByKey finds the run whose title carries a's key. The key is unique

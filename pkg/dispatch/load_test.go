@@ -111,8 +111,11 @@ func TestLoadWithFaults(t *testing.T) {
 	st := f.sim.Stats()
 	t.Logf("%d dispatches in %s: %d ok, %d clear errors; %d runs; %d requests (%d POSTs); peak heap in use %d MiB",
 		n, elapsed.Round(time.Millisecond), n-failed, failed, len(f.sim.Runs(f.repo)), st.Requests, st.ByRoute["dispatch"], peak.Load()>>20)
-	if failed > n/50 {
-		t.Errorf("%d of %d dispatches failed; faults this light should be absorbed", failed, n)
+	// Only dispatches whose answer was lost may fail (about 3.5 %): they
+	// are never sent again, and without a key their run cannot be told
+	// from another dispatcher's.
+	if other := failed - kinds["no run appeared (answer lost before GitHub acted)"] - kinds["answer lost"]; other > 0 || failed > n/20 {
+		t.Errorf("%d of %d dispatches failed (%v); only lost answers may", failed, n, kinds)
 	}
 	if peak.Load() > 512<<20 {
 		t.Errorf("peak heap in use %d MiB", peak.Load()>>20)
@@ -135,6 +138,8 @@ func TestLoadWithFaults(t *testing.T) {
 func errorKind(err error) string {
 	var amb *AmbiguousError
 	switch msg := err.Error(); {
+	case errors.As(err, &amb) && amb.Reason == reasonLost:
+		return "answer lost"
 	case errors.As(err, &amb):
 		return "ambiguous"
 	case strings.Contains(msg, "did not appear"):

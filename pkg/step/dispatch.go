@@ -189,7 +189,9 @@ func (d *dispatchCall) succeeded(res *dispatch.Result, key string) (Result, erro
 // output is the Running output: the dispatch's state, and the correlation
 // key for people and later steps.
 func (d *dispatchCall) output(st *dispatchState) map[string]any {
-	out := map[string]any{outDispatch: st.encode()}
+	state := st.encode()
+	state["runsPage"] = dispatch.RunsPage(d.t.client, d.cfg.WorkflowFile)
+	out := map[string]any{outDispatch: state}
 	if st.attempt.Key != "" {
 		out[outCorrelationKey] = st.attempt.Key
 	}
