@@ -97,7 +97,9 @@ var campaignFaults = []struct {
 	{"listing 503 x3", func() *ghsim.Fault { return &ghsim.Fault{Route: "list-runs", Status: 503, Times: 3} }},
 	{"listing 503 always", func() *ghsim.Fault { return &ghsim.Fault{Route: "list-runs", Status: 503} }},
 	{"listing dropped x2", func() *ghsim.Fault { return &ghsim.Fault{Route: "list-runs", Drop: true, Times: 2} }},
-	{"listing secondary limit", func() *ghsim.Fault { return &ghsim.Fault{Route: "list-runs", SecondaryRateLimit: time.Second, Times: 2} }},
+	{"listing secondary limit", func() *ghsim.Fault {
+		return &ghsim.Fault{Route: "list-runs", SecondaryRateLimit: time.Second, Times: 2}
+	}},
 }
 
 func newSchedule(seed uint64) schedule {

@@ -143,7 +143,7 @@ type pendingAttempt struct {
 	sent      time.Time // local clock; zero after a restart
 	notBefore time.Time
 	since     time.Time
-	kind attemptKind
+	kind      attemptKind
 	// bound closes the window of an attempt that may have no run: it takes
 	// no run created once the next dispatch of this process reached GitHub.
 	bound time.Time
