@@ -41,4 +41,13 @@ func TestShortRun(t *testing.T) {
 	if r.Tokens[0].Exchanges != 1 {
 		t.Errorf("token exchanges %+v", r.Tokens[0])
 	}
+	// One counted request per command-line dispatch with run details; no
+	// extra request to wait on a run that succeeded; one to diagnose a
+	// failed one.
+	want := []float64{1, 1, 2}
+	for i, b := range r.Budgets {
+		if b.Errors > 0 || b.PerCall != want[i] {
+			t.Errorf("budget %q: %.2f counted requests per invocation (want %.0f), %d unexpected exits", b.What, b.PerCall, want[i], b.Errors)
+		}
+	}
 }

@@ -95,6 +95,12 @@ func run(s settings, logf func(string, ...any)) (*results, error) {
 		}
 		r.Wait = append(r.Wait, w)
 	}
+	logf("request budgets of command-line invocations")
+	b, err := runBudgets(s)
+	if err != nil {
+		return nil, err
+	}
+	r.Budgets = b
 	r.Duration = time.Since(r.Started)
 	return r, nil
 }

@@ -24,6 +24,7 @@ type results struct {
 	Concurrency []concurrencyResult
 	Tokens      []tokenResult
 	Wait        []waitResult
+	Budgets     []budgetResult
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
@@ -64,6 +65,10 @@ func (r *results) markdown(chart string) string {
 	b.WriteString("| approach | checks | counted requests | counted per 10 min at 30 s |\n|---|---|---|---|\n")
 	for _, w := range r.Wait {
 		fmt.Fprintf(&b, "| %s | %d | %d | %.1f |\n", w.Approach, w.Checks, w.Counted, w.CountedPer10Min)
+	}
+	b.WriteString("\n## 6. Request budget of command-line invocations\n\nEach invocation is a fresh `kargo-gha` (nothing cached, nothing known of the host), as in a custom step or a CI job. Counted requests are those GitHub counts against the rate limit.\n\n| invocation | invocations | counted requests | per invocation | unexpected exits |\n|---|---|---|---|---|\n")
+	for _, x := range r.Budgets {
+		fmt.Fprintf(&b, "| %s | %d | %d | %.2f | %d |\n", x.What, x.Invocations, x.Counted, x.PerCall, x.Errors)
 	}
 	b.WriteString("\n## Targets\n\n" + r.targets())
 	b.WriteString(`

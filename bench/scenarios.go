@@ -30,16 +30,19 @@ type settings struct {
 	appN             int           // scenario 4
 	baselinePoll     time.Duration // baseline (a)'s poll interval
 	waitPoll         time.Duration // scenario 5's stand-in for 30 s
+	budgetN          int           // scenario 6: invocations per case
 }
 
 var full = settings{
 	delays: []time.Duration{500 * time.Millisecond, 2 * time.Second, 5 * time.Second}, overheadN: 40,
 	concurrencyN: 1000, concurrencyDelay: 500 * time.Millisecond, appN: 1000, baselinePoll: 5 * time.Second, waitPoll: 50 * time.Millisecond,
+	budgetN: 50,
 }
 
 var short = settings{
 	delays: []time.Duration{50 * time.Millisecond, 200 * time.Millisecond}, overheadN: 4,
 	concurrencyN: 30, concurrencyDelay: 50 * time.Millisecond, appN: 20, baselinePoll: 300 * time.Millisecond, waitPoll: 10 * time.Millisecond,
+	budgetN: 3,
 }
 
 const token = "ghp_benchmark_token"
