@@ -48,7 +48,8 @@ type Request struct {
 // may be sent) and which runs its attempts took (no run is given twice). It
 // is safe for concurrent use.
 type Dispatcher struct {
-	// Logf, when set, receives progress messages for people.
+	// Logf, when set, receives progress messages for people; a logger in
+	// the call's context (ContextWithLogf) takes precedence.
 	Logf func(format string, args ...any)
 	// Settle is how long after a run's creation Find waits for a second run
 	// to show up in the same window before it takes the first as its own
@@ -118,7 +119,7 @@ func (d *Dispatcher) Send(ctx context.Context, c *ghclient.Client, req Request, 
 		// GHES 3.20 and older refuse the field with a 400 and do not
 		// dispatch; dispatching again without it is safe.
 		host.setMode(modeNoField)
-		d.logf("%s does not support return_run_details; dispatching without it", c.Repo.Host)
+		d.logf(ctx, "%s does not support return_run_details; dispatching without it", c.Repo.Host)
 		details, err = d.post(ctx, c, host, req, a, false)
 	}
 	switch {
@@ -142,7 +143,7 @@ func (d *Dispatcher) Send(ctx context.Context, c *ghclient.Client, req Request, 
 	if id := details.GetWorkflowRunID(); id > 0 {
 		res := &Result{RunID: id, RunURL: details.GetRunURL(), HTMLURL: details.GetHTMLURL(), Method: ByRunDetails}
 		if err := checkResultURLs(c, res); err != nil {
-			d.logf("%v; using the URLs of run %d on %s", err, id, c.Repo.Host)
+			d.logf(ctx, "%v; using the URLs of run %d on %s", err, id, c.Repo.Host)
 			res.RunURL, res.HTMLURL = runURLs(c, id)
 		}
 		a.Run = res
@@ -330,7 +331,19 @@ const (
 	maxTrackers = 10000
 )
 
-func (d *Dispatcher) logf(format string, args ...any) {
+type logfKey struct{}
+
+// ContextWithLogf returns a context whose calls log through logf: a Kargo
+// step passes its promotion's logger this way.
+func ContextWithLogf(ctx context.Context, logf func(format string, args ...any)) context.Context {
+	return context.WithValue(ctx, logfKey{}, logf)
+}
+
+func (d *Dispatcher) logf(ctx context.Context, format string, args ...any) {
+	if f, ok := ctx.Value(logfKey{}).(func(string, ...any)); ok && f != nil {
+		f(format, args...)
+		return
+	}
 	if d.Logf != nil {
 		d.Logf(format, args...)
 	}

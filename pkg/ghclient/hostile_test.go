@@ -3,6 +3,7 @@ package ghclient
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -81,7 +82,7 @@ func TestProxyNeverSeesARefusedDestination(t *testing.T) {
 		}
 		_, _, err = c.Actions.GetWorkflowRunByID(context.Background(), "o", "r", 1)
 		var refused *RefusedAddressError
-		if err == nil || !strings.Contains(err.Error(), "refusing to connect") || !asRefused(err, &refused) {
+		if err == nil || !strings.Contains(err.Error(), "refusing to connect") || !errors.As(err, &refused) {
 			t.Errorf("%s through a proxy: %v", host, err)
 		}
 	}
@@ -89,21 +90,6 @@ func TestProxyNeverSeesARefusedDestination(t *testing.T) {
 	if n := connects.Load(); n != 0 {
 		t.Fatalf("the proxy got %d CONNECTs to refused destinations", n)
 	}
-}
-
-func asRefused(err error, target **RefusedAddressError) bool {
-	for e := err; e != nil; {
-		if r, ok := e.(*RefusedAddressError); ok {
-			*target = r
-			return true
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		e = u.Unwrap()
-	}
-	return false
 }
 
 // An Enterprise Server at https://host answering 301/307 to http://host:

@@ -72,6 +72,9 @@ type dispatchCall struct {
 
 func (d *dispatchCall) run(ctx context.Context, st *dispatchState) (Result, error) {
 	disp := d.r.Dispatcher
+	if d.sc.Logf != nil {
+		ctx = dispatch.ContextWithLogf(ctx, d.sc.logf)
+	}
 	if st == nil {
 		st = &dispatchState{attempt: disp.NewAttempt(d.key())}
 		if d.sc.SavesState {

@@ -93,9 +93,6 @@ type cached struct {
 // waiting on many runs over weeks); beyond it the cache starts afresh.
 const maxCachedRuns = 10000
 
-// Default is the process-wide Checker.
-var Default = &Checker{}
-
 // Check looks at the run once. expected is a conclusion or "" for any.
 func (c *Checker) Check(ctx context.Context, client *ghclient.Client, runID int64, expected string) (*Status, error) {
 	run, err := c.get(ctx, client, runID)
