@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
+	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 )
 
 // aliasBomb is a YAML document of n levels, each ten aliases of the one
@@ -82,5 +86,43 @@ func TestJSONExponentIsSentAsDigits(t *testing.T) {
 	in := f.sim.Runs(f.repo)[0].Inputs
 	if in["deploy_version"] != "1000000" || in["image_tag"] != "1.10" {
 		t.Fatalf("inputs sent %v", in)
+	}
+}
+
+// A server that accepts connections but never answers: nothing was sent,
+// so the exit is 75, and the message says what timed out.
+func TestSilentServerIsTransientAndSaysWhatTimedOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a TLS handshake timeout")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // held open, never answered
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	fac := &Factory{
+		IO:     IOStreams{In: strings.NewReader(""), Out: &stdout, ErrOut: &stderr},
+		Getenv: func(k string) string { return map[string]string{"GH_TOKEN": testToken}[k] },
+		Runner: testRunner(&ghclient.Pool{}), // the real dialer
+	}
+	code := Run(context.Background(), fac, []string{"dispatch", "--repo-url", "https://" + ln.Addr().String() + "/myorg/my-app", "--workflow-file", "deploy.yml", "--ref", "main", "--timeout", "2"})
+	if code != ExitTransient || !strings.Contains(stderr.String(), "TLS handshake timeout") || !strings.Contains(stderr.String(), "nothing was dispatched") {
+		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 }

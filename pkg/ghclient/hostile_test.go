@@ -2,8 +2,12 @@ package ghclient
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"os"
 	"net"
 	"net/http"
 	"net/netip"
@@ -150,5 +154,34 @@ func TestServerTextIsMadeSafe(t *testing.T) {
 	}
 	if d := Describe(err); strings.Contains(d, secret) || strings.ContainsAny(d, "\x1b\n") {
 		t.Fatalf("description %q", d)
+	}
+}
+
+var updateDocs = flag.Bool("update-docs", false, "rewrite the address table in docs/reliability.md")
+
+// The docs list the refused addresses from the one table in the code.
+func TestRefusedAddressesDocument(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("| prefix | what |\n|---|---|\n")
+	for _, r := range RefusedAddresses {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", r.Prefix, r.What)
+	}
+	const path, start, end = "../../docs/reliability.md", "<!-- refused-addresses:start -->\n", "<!-- refused-addresses:end -->"
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, j := bytes.Index(doc, []byte(start)), bytes.Index(doc, []byte(end))
+	if i < 0 || j < i {
+		t.Fatalf("%s lacks the refused-addresses markers", path)
+	}
+	if string(doc[i+len(start):j]) == b.String() {
+		return
+	}
+	if !*updateDocs {
+		t.Fatalf("%s is out of date with RefusedAddresses; run: go test ./pkg/ghclient -run RefusedAddressesDocument -update-docs", path)
+	}
+	if err := os.WriteFile(path, append(append(doc[:i+len(start):i+len(start)], b.String()...), doc[j:]...), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
