@@ -105,7 +105,11 @@ func (o *output) emit() error {
 		}
 	}
 	if err != nil {
-		return failure.Final(fmt.Errorf("writing %s failed (%w) after the work was done; the output printed on stdout above is the step's: %s", EnvKargoOutput, err, b))
+		what := "the work was done"
+		if id, ok := o.values["runID"]; ok {
+			what = fmt.Sprintf("run %v was dispatched (do not dispatch again)", id)
+		}
+		return failure.Final(fmt.Errorf("writing %s failed (%w) after %s; the output is on stdout: %s", EnvKargoOutput, err, what, b))
 	}
 	return nil
 }

@@ -2,8 +2,11 @@ package dispatch
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
 
 // The attribution promises, one case each, against the simulator in the
@@ -135,5 +139,48 @@ func TestRateLimitIsJudgedByHeaders(t *testing.T) {
 		if err == nil || failure.IsFinal(err) || !ghclient.RateLimited(err) || a.MaybeSent || !ok || wait < 29*time.Second || strings.Contains(err.Error(), "actions:write") {
 			t.Fatalf("%d: err = %v (retry after %s, maybe sent %t)", status, err, wait, a.MaybeSent)
 		}
+	}
+}
+
+// A dispatch answer naming its run on another host, with a newline, or
+// with an ID that is not positive, is not believed as it stands.
+func TestDispatchAnswerIsCheckedBeforeItIsBelieved(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		wantErr    bool
+	}{
+		{"URLs on another host", `{"workflow_run_id": 42, "run_url": "https://evil.example/repos/o/r/actions/runs/42\n", "html_url": "https://evil.example/o/r/actions/runs/42"}`, false},
+		{"a run ID that is not positive", `{"workflow_run_id": -7, "run_url": "", "html_url": ""}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.Method == http.MethodPost {
+					_, _ = w.Write([]byte(tc.body))
+					return
+				}
+				_, _ = w.Write([]byte(`{"total_count":0,"workflow_runs":[]}`))
+			}))
+			defer srv.Close()
+			roots := x509.NewCertPool()
+			roots.AddCert(srv.Certificate())
+			repo, _ := repourl.Parse(srv.URL+"/o/r", repourl.Options{})
+			c, err := (&ghclient.Pool{RootCAs: roots}).Client(repo, credentials.Credentials{Token: token, Source: "test"}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := newDispatcher()
+			a := d.NewAttempt("")
+			err = d.Send(context.Background(), c, Request{WorkflowFile: "deploy.yml", Ref: "main"}, a)
+			if tc.wantErr {
+				if a.Run != nil {
+					t.Fatalf("run %+v taken from an answer with a bad ID", a.Run)
+				}
+				return
+			}
+			if err != nil || a.Run == nil || !strings.HasPrefix(a.Run.HTMLURL, srv.URL+"/o/r/actions/runs/42") || strings.ContainsAny(a.Run.RunURL, "\n") || strings.Contains(a.Run.RunURL, "evil") {
+				t.Fatalf("%+v, %v", a.Run, err)
+			}
+		})
 	}
 }
