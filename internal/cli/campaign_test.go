@@ -188,7 +188,11 @@ func runSchedule(t *testing.T, bin string, s schedule) outcome {
 	if s.foreign {
 		go func() {
 			time.Sleep(time.Duration(s.seed%700) * time.Millisecond)
-			sim.CreateRun(repo, "deploy.yml", "main", "someone-else", map[string]any{"nonce": "theirs"}, 0)
+			actor := "someone-else" // filtered out by the token's login
+			if s.seed%2 == 0 {
+				actor = "octocat" // the same credentials in another process
+			}
+			sim.CreateRun(repo, "deploy.yml", "main", actor, map[string]any{"nonce": "theirs"}, 0)
 		}()
 	}
 	if s.signal != 0 {

@@ -35,6 +35,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/runs/{id}/pending_deployments", s.route("pending-deployments", s.pendingDeployments))
 	mux.HandleFunc("POST /app/installations/{id}/access_tokens", s.route("token", s.exchangeToken))
 	mux.HandleFunc("GET /meta", s.route("meta", s.meta))
+	mux.HandleFunc("GET /user", s.route("user", s.user))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found", docsBase)
 	})
@@ -673,4 +674,17 @@ func (r *recorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.Wri
 func (r *recorder) Write(b []byte) (int, error) {
 	r.body.Write(b)
 	return r.ResponseWriter.Write(b)
+}
+
+// user answers GET /user: the token's user; an installation token gets
+// 403, as on GitHub.
+func (s *Server) user(w http.ResponseWriter, r *http.Request, tok string, _ *Fault) {
+	s.mu.Lock()
+	info := s.tokens[tok]
+	s.mu.Unlock()
+	if info.repos != nil {
+		writeError(w, http.StatusForbidden, "Resource not accessible by integration", docsBase+"/users/users#get-the-authenticated-user")
+		return
+	}
+	s.writeJSON(w, r, tok, http.StatusOK, userJSON(rootOf(r), info.login))
 }

@@ -23,13 +23,28 @@ import (
 func TestAttributionNeverTakesAnotherDispatchersRun(t *testing.T) {
 	for _, answer := range []ghsim.DispatchAnswer{ghsim.AnswerNoContent, ghsim.AnswerGHES320} {
 		t.Run(fmt.Sprint("answer ", answer), func(t *testing.T) {
-			t.Run("a run in the same window is refused, naming both", func(t *testing.T) {
+			t.Run("another user's run in the same window is not a candidate", func(t *testing.T) {
 				f := newFixture(t, ghsim.Options{Answer: answer, RunDelay: 200 * time.Millisecond})
-				c := f.ghesClient(t)
-				// Another dispatcher's run, created just after ours was sent.
 				go func() {
 					time.Sleep(50 * time.Millisecond)
 					f.sim.CreateRun(f.repo, "deploy.yml", "main", "someone-else", map[string]any{"nonce": "theirs"}, 0)
+				}()
+				res, err := run(newDispatcher(), f.ghesClient(t), req("mine"))
+				if err != nil || f.runInputs(t, res.RunID)["nonce"] != "mine" {
+					t.Fatalf("%+v, %v", res, err)
+				}
+				if n := f.sim.Stats().ByRoute["user"]; n != 1 {
+					t.Fatalf("%d GET /user, want 1", n)
+				}
+			})
+			t.Run("a run of the same user in the same window is refused, naming both", func(t *testing.T) {
+				f := newFixture(t, ghsim.Options{Answer: answer, RunDelay: 200 * time.Millisecond})
+				c := f.ghesClient(t)
+				// Another dispatcher with the same credentials (another
+				// process), its run created just after ours was sent.
+				go func() {
+					time.Sleep(50 * time.Millisecond)
+					f.sim.CreateRun(f.repo, "deploy.yml", "main", "octocat", map[string]any{"nonce": "theirs"}, 0)
 				}()
 				_, err := run(newDispatcher(), c, req("mine"))
 				var amb *AmbiguousError
@@ -50,7 +65,7 @@ func TestAttributionNeverTakesAnotherDispatchersRun(t *testing.T) {
 			})
 			t.Run("a run created before the dispatch is never a candidate", func(t *testing.T) {
 				f := newFixture(t, ghsim.Options{Answer: answer, RunDelay: 200 * time.Millisecond})
-				f.sim.CreateRun(f.repo, "deploy.yml", "main", "someone-else", map[string]any{"nonce": "theirs"}, 0)
+				f.sim.CreateRun(f.repo, "deploy.yml", "main", "octocat", map[string]any{"nonce": "theirs"}, 0)
 				// Two seconds earlier: created_at and Date have whole seconds,
 				// so a run of the second before the dispatch is a candidate.
 				time.Sleep(2100 * time.Millisecond)

@@ -103,6 +103,11 @@ func (d *Dispatcher) Find(ctx context.Context, c *ghclient.Client, req Request, 
 		return a.Run, nil
 	}
 	host := d.host(c.Repo.APIBaseURL)
+	if a.Key == "" {
+		// Runs another user started are never this attempt's: filter by
+		// the token's user where that is cheap to know.
+		t.setLogin(a.ID, c.Login(ctx))
+	}
 	if err := t.refresh(ctx, c, host, a); err != nil {
 		return nil, err
 	}
@@ -147,6 +152,9 @@ type pendingAttempt struct {
 	// bound closes the window of an attempt that may have no run: it takes
 	// no run created once the next dispatch of this process reached GitHub.
 	bound time.Time
+	// login, when known, is the user whose token sent the dispatch: a run
+	// another user triggered is not this attempt's.
+	login string
 }
 
 // attemptKind is how sure an attempt is of having a run.
@@ -163,7 +171,15 @@ const (
 )
 
 func (p *pendingAttempt) window(id string) waiting {
-	return waiting{id: id, notBefore: p.notBefore, sent: p.sent, bound: p.bound}
+	return waiting{id: id, notBefore: p.notBefore, sent: p.sent, bound: p.bound, login: p.login}
+}
+
+func (t *tracker) setLogin(id, login string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.pending[id]; p != nil && login != "" {
+		p.login = login
+	}
 }
 
 func (d *Dispatcher) tracker(c *ghclient.Client, req Request) *tracker {
@@ -521,12 +537,16 @@ type waiting struct {
 	notBefore time.Time
 	sent      time.Time
 	bound     time.Time // zero: open
+	login     string    // "": any user
 }
 
 // couldBe reports whether run may be the run of w: created in w's window,
 // and not already listed before w was sent.
 func (t *tracker) couldBe(run *github.WorkflowRun, w waiting) bool {
 	if created(run).Before(w.notBefore) || (!w.bound.IsZero() && !created(run).Before(w.bound)) {
+		return false
+	}
+	if w.login != "" && !strings.EqualFold(triggeredBy(run), w.login) {
 		return false
 	}
 	seen, ok := t.seenAt[run.GetID()]
@@ -597,3 +617,11 @@ func wordByte(b byte) bool {
 }
 
 func created(run *github.WorkflowRun) time.Time { return run.GetCreatedAt().Time }
+
+// triggeredBy is the login whose token started the run.
+func triggeredBy(run *github.WorkflowRun) string {
+	if a := run.GetTriggeringActor(); a != nil {
+		return a.GetLogin()
+	}
+	return run.GetActor().GetLogin()
+}

@@ -98,6 +98,12 @@ type Client struct {
 	Repo repourl.Repository
 	// Tokens is the source the client authenticates with.
 	Tokens credentials.TokenSource
+
+	app        bool
+	token      string
+	loginMu    sync.Mutex
+	login      string
+	loginKnown bool
 }
 
 // Client returns the shared client for repo with creds.
@@ -146,7 +152,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Client: gh, Repo: repo, Tokens: tokens}, nil
+	return &Client{Client: gh, Repo: repo, Tokens: tokens, app: creds.App != nil, token: creds.Token}, nil
 }
 
 // appTokens returns the shared installation token source for the App,
@@ -263,4 +269,31 @@ func port(u *url.URL) string {
 		return "80"
 	}
 	return "443"
+}
+
+// Login is the login of the user the client's token belongs to, or "" when
+// that is not cheap to know: GitHub App credentials (an installation acts as
+// its bot, which GET /user does not name) and installation tokens minted
+// elsewhere (ghs_…). It costs one request, once per client, and only a
+// definite answer is remembered.
+//
+// GitHub API docs: https://docs.github.com/rest/users/users#get-the-authenticated-user
+func (c *Client) Login(ctx context.Context) string {
+	c.loginMu.Lock()
+	defer c.loginMu.Unlock()
+	if c.loginKnown {
+		return c.login
+	}
+	if c.app || strings.HasPrefix(c.token, "ghs_") {
+		c.loginKnown = true
+		return ""
+	}
+	u, _, err := c.Users.Get(ctx, "")
+	switch code := StatusCode(err); {
+	case err == nil:
+		c.login, c.loginKnown = u.GetLogin(), true
+	case code >= 400 && code < 500:
+		c.loginKnown = true // this token cannot say who it is
+	}
+	return c.login
 }
