@@ -105,8 +105,13 @@ func (d *Dispatcher) Find(ctx context.Context, c *ghclient.Client, req Request, 
 	host := d.host(c.Repo.APIBaseURL)
 	if a.Key == "" {
 		// Runs another user started are never this attempt's: filter by
-		// the token's user where that is cheap to know.
+		// the token's user where that is cheap to know. Asking is this
+		// call's one request; the listing is the next call's.
+		known := c.LoginKnown()
 		t.setLogin(a.ID, c.Login(ctx))
+		if !known {
+			return nil, nil
+		}
 	}
 	if err := t.refresh(ctx, c, host, a); err != nil {
 		return nil, err

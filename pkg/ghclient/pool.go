@@ -271,6 +271,13 @@ func port(u *url.URL) string {
 	return "443"
 }
 
+// LoginKnown reports whether Login would answer without a request.
+func (c *Client) LoginKnown() bool {
+	c.loginMu.Lock()
+	defer c.loginMu.Unlock()
+	return c.loginKnown || c.app || strings.HasPrefix(c.token, "ghs_")
+}
+
 // Login is the login of the user the client's token belongs to, or "" when
 // that is not cheap to know: GitHub App credentials (an installation acts as
 // its bot, which GET /user does not name) and installation tokens minted
