@@ -4,7 +4,10 @@ module github.com/kargo-gha/kargo-gha/hack/build-image
 
 go 1.26.0
 
-require github.com/google/go-containerregistry v0.20.7
+require (
+	github.com/google/go-containerregistry v0.20.7
+	golang.org/x/crypto/x509roots/fallback v0.0.0-20260213171211-a408498e5541
+)
 
 require (
 	github.com/containerd/stargz-snapshotter/estargz v0.18.1 // indirect

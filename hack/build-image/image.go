@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
 
 const (
@@ -69,9 +71,9 @@ func assemble(spec imageSpec) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	ca, err := os.ReadFile(spec.CACertificates)
+	ca, err := caBundle(spec.CACertificates)
 	if err != nil {
-		return nil, fmt.Errorf("reading the CA bundle: %w (install Debian's ca-certificates)", err)
+		return nil, err
 	}
 	layerTar, err := layer([]file{
 		{path: "etc/", mode: 0o755, dir: true},
@@ -153,4 +155,28 @@ func write(img v1.Image, tag, out string) error {
 		return err
 	}
 	return tarball.WriteToFile(out, ref, img)
+}
+
+// caBundle is the CA bundle the image carries: the file given, or by
+// default Mozilla's NSS roots from the pinned golang.org/x/crypto module, so
+// that the image is the same whatever machine builds it. Roots with a
+// distrust-after date are left out: a PEM bundle cannot carry the date.
+func caBundle(file string) ([]byte, error) {
+	if file != "" {
+		ca, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("reading the CA bundle -ca-certificates %s: %w", file, err)
+		}
+		return ca, nil
+	}
+	var b bytes.Buffer
+	for root := range bundle.Roots() {
+		if root.Constraint != nil {
+			continue
+		}
+		if err := pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: root.Certificate}); err != nil {
+			return nil, err
+		}
+	}
+	return b.Bytes(), nil
 }

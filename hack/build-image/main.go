@@ -19,7 +19,7 @@ func main() {
 	tag := flag.String("tag", "ghcr.io/kargo-gha/kargo-gha:dev", "image reference recorded in the tarball")
 	arch := flag.String("arch", "amd64", "target architecture: amd64 or arm64")
 	version := flag.String("version", "dev", "version stamped into the binary")
-	caFile := flag.String("ca-certificates", "/etc/ssl/certs/ca-certificates.crt", "CA bundle to install (Debian's ca-certificates)")
+	caFile := flag.String("ca-certificates", "", "CA bundle to install instead of the pinned Mozilla roots (golang.org/x/crypto/x509roots/fallback)")
 	flag.Parse()
 
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
