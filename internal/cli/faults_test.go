@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/docblock"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/internal/simtest"
 )
@@ -167,24 +168,7 @@ func TestFaultMatrixDocument(t *testing.T) {
 	for _, r := range faultMatrix {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | `go test ./internal/cli -run 'TestFaultMatrix/%s$'` |\n", r.phase, r.fault, r.sees, r.wantExit, r.wantRuns, r.name)
 	}
-	const path, start, end = "../../docs/reliability.md", "<!-- fault-matrix:start -->\n", "<!-- fault-matrix:end -->"
-	doc, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i, j := bytes.Index(doc, []byte(start)), bytes.Index(doc, []byte(end))
-	if i < 0 || j < i {
-		t.Fatalf("%s lacks the fault-matrix markers", path)
-	}
-	current := string(doc[i+len(start) : j])
-	if current == b.String() {
-		return
-	}
-	if !*updateDocs {
-		t.Fatalf("%s is out of date with the fault matrix; run: go test ./internal/cli -run FaultMatrixDocument -update-docs", path)
-	}
-	updated := string(doc[:i+len(start)]) + b.String() + string(doc[j:])
-	if err := os.WriteFile(path, []byte(updated), 0o644); err != nil {
+	if err := docblock.Sync("../../docs/reliability.md", "fault-matrix", b.String(), *updateDocs); err != nil {
 		t.Fatal(err)
 	}
 }

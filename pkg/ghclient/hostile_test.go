@@ -2,7 +2,6 @@ package ghclient
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
+	"github.com/kargo-gha/kargo-gha/internal/docblock"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
@@ -166,22 +165,7 @@ func TestRefusedAddressesDocument(t *testing.T) {
 	for _, r := range RefusedAddresses {
 		fmt.Fprintf(&b, "| `%s` | %s |\n", r.Prefix, r.What)
 	}
-	const path, start, end = "../../docs/reliability.md", "<!-- refused-addresses:start -->\n", "<!-- refused-addresses:end -->"
-	doc, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i, j := bytes.Index(doc, []byte(start)), bytes.Index(doc, []byte(end))
-	if i < 0 || j < i {
-		t.Fatalf("%s lacks the refused-addresses markers", path)
-	}
-	if string(doc[i+len(start):j]) == b.String() {
-		return
-	}
-	if !*updateDocs {
-		t.Fatalf("%s is out of date with RefusedAddresses; run: go test ./pkg/ghclient -run RefusedAddressesDocument -update-docs", path)
-	}
-	if err := os.WriteFile(path, append(append(doc[:i+len(start):i+len(start)], b.String()...), doc[j:]...), 0o644); err != nil {
+	if err := docblock.Sync("../../docs/reliability.md", "refused-addresses", b.String(), *updateDocs); err != nil {
 		t.Fatal(err)
 	}
 }
