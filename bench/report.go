@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
+
 	"fmt"
 	"image/color"
 	"os"
@@ -78,10 +80,15 @@ func (r *results) markdown(chart string) string {
   falls on the grid (L = 5 s here), it polls just as the run appears and looks fast;
   with real, varying L it averages 2.5 s and takes the wrong run whenever two
   dispatches overlap (section 3).
-- In 204 mode, this project costs one counted request more than baseline (a): the
-  listing taken before the dispatch, which is what tells runs that existed before
-  the dispatch apart from the one it created. Its further checks are conditional
-  and answered 304, which costs nothing (requests/dispatch counts them).
+- In 204 mode, this project takes a run only after 5 s (settle) have passed with
+  no second run in its window: without run details or a correlation key, that is
+  what keeps it from taking another dispatcher's run (baseline (a) takes the
+  wrong run whenever dispatches overlap, section 3). The price is about 6 s to
+  the run ID; with correlationInput the run is found as soon as it appears.
+  The counted requests are the dispatch, one GET /user (the token's user, to
+  leave other users' runs out) and the listings that changed; the checks in
+  between are conditional and answered 304, which costs nothing
+  (requests/dispatch counts them).
 - The simulator answers on loopback in about a millisecond; against github.com add
   the network round trips to every overhead here.
 `)
@@ -135,8 +142,8 @@ func (r *results) targets() string {
 			fmt.Fprintf(&b, "| run details, L=%s: 1 counted request per dispatch | %.2f | %s |\n", c.L, c.Counted, check(c.Counted <= 1.0001))
 			fmt.Fprintf(&b, "| run details, L=%s: overhead p50 < 50 ms | %s | %s |\n", c.L, ms(c.P50), check(c.P50 < 50*time.Millisecond))
 		} else {
-			fmt.Fprintf(&b, "| 204, L=%s: ≤ 3 counted requests per dispatch | %.2f | %s |\n", c.L, c.Counted, check(c.Counted <= 3))
-			fmt.Fprintf(&b, "| 204, L=%s: overhead p50 < 300 ms, p99 < 1 s | %s, %s | %s |\n", c.L, ms(c.P50), ms(c.P99), check(c.P50 < 300*time.Millisecond && c.P99 < time.Second))
+			fmt.Fprintf(&b, "| 204, L=%s: ≤ 5 counted requests per dispatch | %.2f | %s |\n", c.L, c.Counted, check(c.Counted <= 5))
+			fmt.Fprintf(&b, "| 204, L=%s: overhead p50 within the 5 s settle + 1.5 s | %s, %s | %s |\n", c.L, ms(c.P50), ms(c.P99), check(c.P50 < dispatch.DefaultSettle+1500*time.Millisecond))
 		}
 	}
 	for _, c := range r.Concurrency {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"sort"
@@ -145,6 +146,8 @@ type tracker struct {
 	listedAt time.Time
 	listErr  error
 	floor    time.Time
+	etag     string // of the last first page, and its URL
+	etagURL  string
 }
 
 type pendingAttempt struct {
@@ -372,28 +375,50 @@ func (t *tracker) pruneRuns() {
 }
 
 // list returns the workflow_dispatch runs of the workflow and branch
-// created since floor that check out (see valid).
+// created since floor that check out (see valid), or nil when nothing
+// changed. The first page is a conditional request: while the listing is
+// unchanged GitHub answers 304, which costs no rate limit, and the runs
+// already cached stand.
 //
 // GitHub API docs: https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-workflow
 func (t *tracker) list(ctx context.Context, c *ghclient.Client, floor time.Time) ([]*github.WorkflowRun, *github.Response, error) {
-	opts := &github.ListWorkflowRunsOptions{
-		Event: "workflow_dispatch", Branch: t.branch, ExcludePullRequests: true,
-		Created:     ">=" + floor.UTC().Format(time.RFC3339),
-		ListOptions: github.ListOptions{PerPage: perPage},
-	}
 	var all []*github.WorkflowRun
 	var first *github.Response
 	for page := 1; page <= maxListPages; page++ {
-		opts.Page = page
-		runs, resp, err := c.Actions.ListWorkflowRunsByFileName(ctx, url.PathEscape(c.Repo.Owner), url.PathEscape(c.Repo.Name), url.PathEscape(t.workflow), opts)
+		q := url.Values{}
+		q.Set("event", "workflow_dispatch")
+		q.Set("branch", t.branch)
+		q.Set("created", ">="+floor.UTC().Format(time.RFC3339))
+		q.Set("per_page", fmt.Sprint(perPage))
+		q.Set("exclude_pull_requests", "true")
+		if page > 1 {
+			q.Set("page", fmt.Sprint(page))
+		}
+		u := fmt.Sprintf("repos/%s/%s/actions/workflows/%s/runs?%s",
+			url.PathEscape(c.Repo.Owner), url.PathEscape(c.Repo.Name), url.PathEscape(t.workflow), q.Encode())
+		req, err := c.NewRequest(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if page == 1 && t.etag != "" && t.etagURL == u {
+			req.Header.Set("If-None-Match", t.etag)
+		}
+		var runs github.WorkflowRuns
+		resp, err := c.Do(req, &runs)
 		if first == nil {
 			first = resp
+		}
+		if page == 1 && ghclient.StatusCode(err) == http.StatusNotModified {
+			return nil, first, nil
 		}
 		if err != nil {
 			return nil, first, ghclient.Classify(err, fmt.Sprintf("listing runs of workflow %s on %s in %s", t.workflow, t.branch, c.Repo.FullName()), ghclient.Hints{
 				Forbidden: "the credentials need the actions:read permission",
 				NotFound:  notFoundHint(c, t.workflow),
 			})
+		}
+		if page == 1 {
+			t.etag, t.etagURL = resp.Header.Get("ETag"), u
 		}
 		for _, run := range runs.WorkflowRuns {
 			if valid(c, t, run) {
