@@ -199,3 +199,14 @@ func TestDispatchAnswerIsCheckedBeforeItIsBelieved(t *testing.T) {
 		})
 	}
 }
+
+// The user lookup is one try: when GET /user fails, runs are looked for
+// without the filter, never held up.
+func TestFailingUserLookupDoesNotHoldUpTheRun(t *testing.T) {
+	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 200 * time.Millisecond})
+	f.sim.InjectFault(&ghsim.Fault{Route: "user", Status: 503})
+	res, err := run(newDispatcher(), f.ghesClient(t), req("mine"))
+	if err != nil || f.runInputs(t, res.RunID)["nonce"] != "mine" {
+		t.Fatalf("%+v, %v", res, err)
+	}
+}

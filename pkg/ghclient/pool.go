@@ -281,8 +281,7 @@ func (c *Client) LoginKnown() bool {
 // Login is the login of the user the client's token belongs to, or "" when
 // that is not cheap to know: GitHub App credentials (an installation acts as
 // its bot, which GET /user does not name) and installation tokens minted
-// elsewhere (ghs_…). It costs one request, once per client, and only a
-// definite answer is remembered.
+// elsewhere (ghs_…). It costs one request, once per client.
 //
 // GitHub API docs: https://docs.github.com/rest/users/users#get-the-authenticated-user
 func (c *Client) Login(ctx context.Context) string {
@@ -295,12 +294,13 @@ func (c *Client) Login(ctx context.Context) string {
 		c.loginKnown = true
 		return ""
 	}
+	// One try: the filter narrows attribution, it is not needed for it, so
+	// a failed lookup (any error) means no filter rather than a retry that
+	// could hold up finding the run.
 	u, _, err := c.Users.Get(ctx, "")
-	switch code := StatusCode(err); {
-	case err == nil:
-		c.login, c.loginKnown = u.GetLogin(), true
-	case code >= 400 && code < 500:
-		c.loginKnown = true // this token cannot say who it is
+	if err == nil {
+		c.login = u.GetLogin()
 	}
+	c.loginKnown = true
 	return c.login
 }
