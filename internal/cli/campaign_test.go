@@ -150,16 +150,25 @@ func saysWhatMayExist(stderr string, id int64) bool {
 		(strings.Contains(stderr, "/actions/workflows/deploy.yml") && strings.Contains(stderr, "before dispatching again"))
 }
 
-func runSchedule(t *testing.T, bin string, s schedule) outcome {
+// campaignSim is a simulator whose deploy.yml echoes the correlation key
+// in its run-name, with the test token (user octocat). It closes with t.
+func campaignSim(t *testing.T, answer ghsim.DispatchAnswer, runDelay time.Duration) (*ghsim.Server, *ghsim.Repo) {
 	t.Helper()
-	sim, err := ghsim.New(ghsim.Options{Answer: s.answer, RunDelay: s.runDelay, QueuedFor: time.Hour})
+	sim, err := ghsim.New(ghsim.Options{Answer: answer, RunDelay: runDelay, QueuedFor: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sim.Close()
+	t.Cleanup(sim.Close)
 	repo := sim.AddRepo("myorg", "my-app")
-	sim.AddWorkflow(repo, ghsim.Workflow{File: "deploy.yml", Inputs: []string{"environment", "nonce", "dispatch_key"}, RunName: "Deploy ${{ inputs.dispatch_key }}"})
+	sim.AddWorkflow(repo, ghsim.Workflow{File: "deploy.yml", Inputs: []string{"environment", "nonce", "dispatch_key"}, RunName: "Deploy ${{ inputs.environment }} ${{ inputs.dispatch_key }}"})
 	sim.AddToken(testToken, "octocat", false)
+	return sim, repo
+}
+
+func runSchedule(t *testing.T, bin string, s schedule) outcome {
+	t.Helper()
+	sim, repo := campaignSim(t, s.answer, s.runDelay)
+	defer sim.Close() // now, not at the end of the campaign: one per schedule
 	if s.fault != nil {
 		sim.InjectFault(s.fault)
 	}
@@ -287,14 +296,7 @@ func TestCrossProcessAttribution(t *testing.T) {
 type crossCounts struct{ ok, wrong, shared, ambiguous, failed int }
 
 func crossProcess(t *testing.T, bin string, answer ghsim.DispatchAnswer, keyed bool, n int) crossCounts {
-	sim, err := ghsim.New(ghsim.Options{Answer: answer, RunDelay: time.Second, QueuedFor: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	repo := sim.AddRepo("myorg", "my-app")
-	sim.AddWorkflow(repo, ghsim.Workflow{File: "deploy.yml", Inputs: []string{"environment", "nonce", "dispatch_key"}, RunName: "Deploy ${{ inputs.environment }} ${{ inputs.dispatch_key }}"})
-	sim.AddToken(testToken, "octocat", false)
+	sim, repo := campaignSim(t, answer, time.Second)
 	ca := writeFile(t, "ca.pem", string(sim.CACertPEM))
 	type result struct {
 		exit    int

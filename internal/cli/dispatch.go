@@ -175,7 +175,7 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 	}
 	res, stopped, err := drive(ctx, r.Dispatch, sc, time.Second, nil)
 	if stopped {
-		return dispatchStopped(ctx, res)
+		return step.DispatchStopped(res.Output, context.Cause(ctx))
 	}
 	if err != nil {
 		return err
@@ -192,26 +192,6 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 	return o.waitAfterDispatch(ctx, r, raw, look, out)
 }
 
-// dispatchStopped explains a dispatch stopped by a signal (or the caller's
-// deadline): what may exist, and where to look.
-func dispatchStopped(ctx context.Context, last step.Result) error {
-	state, _ := last.Output["dispatch"].(map[string]any)
-	cause := context.Cause(ctx)
-	if sent, _ := state["maybeSent"].(bool); sent {
-		when, _ := state["sentAt"].(string)
-		if when == "" {
-			when, _ = state["intentAt"].(string)
-		}
-		page, _ := state["runsPage"].(string)
-		msg := fmt.Sprintf("stopped (%v) after the dispatch was sent at %s, before its run was found; a run may exist: check %s for runs created since then", cause, when, page)
-		if key, _ := state["key"].(string); key != "" {
-			msg += " (its title carries " + key + ")"
-		}
-		return failure.Final(errors.New(msg + " before dispatching again"))
-	}
-	return failure.Transient(fmt.Errorf("stopped (%v) before anything was dispatched", cause))
-}
-
 // waitAfterDispatch waits for the dispatched run. Whatever happens the run
 // ID is printed, and every failure is final: the dispatch happened, and a
 // retry of the whole command would start a second run.
@@ -223,10 +203,7 @@ func (o *DispatchOptions) waitAfterDispatch(ctx context.Context, r *step.Runner,
 			cfg[k] = v
 		}
 	}
-	if err := o.Wait.apply(cfg); err != nil {
-		_ = out.emit()
-		return err
-	}
+	o.Wait.apply(cfg)
 	res, err := waitForRun(ctx, f, r, cfg, look, o.Wait.Timeout)
 	for _, k := range []string{"conclusion", "runAttempt", "failedJobs"} {
 		if v, ok := res.Output[k]; ok {

@@ -23,15 +23,24 @@ type output struct {
 // can be written: finding out after a dispatch would lose its run ID.
 func newOutput(f *Factory) (*output, error) {
 	if path := f.Getenv(EnvKargoOutput); path != "" {
-		fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-		if err != nil {
-			return nil, failure.Final(fmt.Errorf("%s cannot be written, so nothing was done: %w", EnvKargoOutput, err))
-		}
-		if err := fh.Close(); err != nil {
+		if err := appendTo(path, ""); err != nil {
 			return nil, failure.Final(fmt.Errorf("%s cannot be written, so nothing was done: %w", EnvKargoOutput, err))
 		}
 	}
 	return &output{f: f}, nil
+}
+
+// appendTo appends text to the file at path, creating it (mode 0600).
+func appendTo(path, text string) error {
+	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = fh.WriteString(text)
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (o *output) set(key string, v any) {
@@ -97,14 +106,7 @@ func (o *output) emit() error {
 		}
 		fmt.Fprintf(&lines, "%s=%s\n", k, v)
 	}
-	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-	if err == nil {
-		_, err = fh.WriteString(lines.String())
-		if cerr := fh.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
+	if err := appendTo(path, lines.String()); err != nil {
 		what := "the work was done"
 		if id, ok := o.values["runID"]; ok {
 			what = fmt.Sprintf("run %v was dispatched (do not dispatch again)", id)

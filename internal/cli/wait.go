@@ -34,14 +34,13 @@ func (w *waitFlags) register(cmd *cobra.Command, timeoutFlag string) {
 }
 
 // apply puts the flags into a wait step config.
-func (w *waitFlags) apply(cfg map[string]any) error {
+func (w *waitFlags) apply(cfg map[string]any) {
 	if w.ExpectedConclusion != "" {
 		cfg["expectedConclusion"] = w.ExpectedConclusion
 	}
 	if w.PollInterval > 0 {
 		cfg["pollInterval"] = w.PollInterval.String()
 	}
-	return nil
 }
 
 // WaitOptions are the inputs of `kargo-gha wait`.
@@ -112,7 +111,8 @@ func (o *WaitOptions) stepConfig() (map[string]any, error) {
 	if o.Insecure {
 		cfg["insecureSkipTLSVerify"] = true
 	}
-	return cfg, o.Wait.apply(cfg)
+	o.Wait.apply(cfg)
+	return cfg, nil
 }
 
 func runWait(ctx context.Context, o *WaitOptions) error {

@@ -363,18 +363,9 @@ func contains(list []string, v string) bool {
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request, tok string, f *Fault) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	now := time.Now()
 	s.mu.Lock()
-	repo := s.repo(r.PathValue("owner"), r.PathValue("repo"))
-	var found *run
-	if repo != nil && err == nil {
-		for _, rn := range repo.runs {
-			if rn.id == id && rn.visible(now) && !now.Before(rn.createdAt.Add(s.opts.ReadLag)) {
-				found = rn
-			}
-		}
-	}
+	found := s.findRun(r, now)
 	var body map[string]any
 	if found != nil {
 		body = found.json(rootOf(r), now)

@@ -76,7 +76,7 @@ func ParseDispatch(cfg map[string]any, opts repourl.Options) (*Dispatch, error) 
 	if inputs, ok := cfg["inputs"].(map[string]any); ok {
 		d.Inputs = renderInputs(inputs, &ps)
 	}
-	if t, ok := wholeNumber(cfg["timeout"]); ok && t >= 1 && t <= int64(MaxRunTimeout/time.Second) {
+	if t, ok := WholeNumber(cfg["timeout"]); ok && t >= 1 && t <= int64(MaxRunTimeout/time.Second) {
 		d.Timeout = time.Duration(t) * time.Second
 	}
 	d.InsecureSkipTLSVerify, _ = cfg["insecureSkipTLSVerify"].(bool)
@@ -150,9 +150,10 @@ func containsDotDot(s string) bool {
 	return false
 }
 
-// wholeNumber reads an integer that may arrive as any Go number type
-// (Kargo hands int, JSON decoding float64 or json.Number).
-func wholeNumber(v any) (int64, bool) {
+// WholeNumber reads an integer that may arrive as any Go number type:
+// Kargo hands int (and int64 within a call), state reloaded from JSON
+// float64, a JSON config json.Number.
+func WholeNumber(v any) (int64, bool) {
 	switch t := v.(type) {
 	case int:
 		return int64(t), true

@@ -88,7 +88,7 @@ func ParseRunID(v any) (int64, error) {
 		}
 		return n, nil
 	}
-	n, ok := wholeNumber(v)
+	n, ok := WholeNumber(v)
 	if !ok || n <= 0 {
 		return 0, fmt.Errorf("%v is not a run ID (a positive integer)", v)
 	}

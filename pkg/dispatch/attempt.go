@@ -44,6 +44,16 @@ type Attempt struct {
 	Run *Result
 }
 
+// Start is when the dispatch was sent, or, when that is not known (an
+// attempt resumed after a restart), when it was recorded: the time its
+// timeout counts from and its messages name.
+func (a *Attempt) Start() time.Time {
+	if a.SentAt.IsZero() {
+		return a.IntentAt
+	}
+	return a.SentAt
+}
+
 // Result is the run a dispatch created.
 type Result struct {
 	RunID   int64

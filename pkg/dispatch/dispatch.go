@@ -74,13 +74,8 @@ func (d *Dispatcher) Dispatch(ctx context.Context, c *ghclient.Client, req Reque
 // (counted from the send) passes, or ctx ends. Every error names what may
 // exist and where to look: the dispatch was sent.
 func (d *Dispatcher) Await(ctx context.Context, c *ghclient.Client, req Request, a *Attempt, timeout time.Duration) (*Result, error) {
-	start := a.SentAt
-	if start.IsZero() {
-		start = a.IntentAt
-	}
-	deadline := start.Add(timeout)
 	var lastErr error
-	for n := 0; ; n++ {
+	for {
 		res, err := d.Find(ctx, c, req, a)
 		var amb *AmbiguousError
 		switch {
@@ -88,16 +83,13 @@ func (d *Dispatcher) Await(ctx context.Context, c *ghclient.Client, req Request,
 			return res, nil
 		case errors.As(err, &amb):
 			return nil, err // names the runs and where to look
-		case err != nil && (failure.IsFinal(err) || ghclient.RateLimited(err) && !fitsBefore(err, deadline)):
+		case err != nil && failure.IsFinal(err) && !ghclient.RateLimited(err):
 			return nil, failure.Final(fmt.Errorf("%w; the dispatch was sent at %s: %s", err, a.SentAt.UTC().Format(time.RFC3339), MayExist(c, req, a)))
 		case err != nil:
 			lastErr = err
 		}
-		pause := FindInterval(time.Since(start))
-		if w, ok := ghclient.RetryAfter(err); ok {
-			pause = w
-		}
-		if time.Now().Add(pause).After(deadline) {
+		pause, giveUp := NextFind(a, timeout, err)
+		if giveUp {
 			return nil, d.NotFound(c, req, a, timeout, lastErr)
 		}
 		select {
@@ -106,6 +98,27 @@ func (d *Dispatcher) Await(ctx context.Context, c *ghclient.Client, req Request,
 		case <-time.After(pause):
 		}
 	}
+}
+
+// NextFind says when to call Find again for an attempt whose run has not
+// been found, given the last call's error (or nil): after pause, or not at
+// all (giveUp) once the timeout, counted from a.Start, has passed or a rate
+// limit outlasts it. The last look falls on the deadline itself.
+func NextFind(a *Attempt, timeout time.Duration, err error) (pause time.Duration, giveUp bool) {
+	start := a.Start()
+	deadline := start.Add(timeout)
+	pause = FindInterval(time.Since(start))
+	if w, ok := ghclient.RetryAfter(err); ok {
+		pause = max(w, pause)
+	}
+	now := time.Now()
+	switch {
+	case now.After(deadline), ghclient.RateLimited(err) && now.Add(pause).After(deadline):
+		return 0, true
+	case now.Add(pause).After(deadline):
+		return deadline.Sub(now) + 10*time.Millisecond, false
+	}
+	return pause, false
 }
 
 // NotFound is the error of an attempt whose run did not appear in time.
@@ -126,11 +139,7 @@ func (d *Dispatcher) NotFound(c *ghclient.Client, req Request, a *Attempt, timeo
 // MayExist says what may exist after a dispatch whose run is not known, and
 // where to look, for every message that ends such an attempt.
 func MayExist(c *ghclient.Client, req Request, a *Attempt) string {
-	when := a.SentAt
-	if when.IsZero() {
-		when = a.IntentAt
-	}
-	s := fmt.Sprintf("a run may still start: check %s for runs created since %s", RunsPage(c, req.WorkflowFile), when.UTC().Format(time.RFC3339))
+	s := fmt.Sprintf("a run may still start: check %s for runs created since %s", RunsPage(c, req.WorkflowFile), a.Start().UTC().Format(time.RFC3339))
 	if a.Key != "" {
 		s += fmt.Sprintf(" (its title carries %s)", a.Key)
 	}
@@ -148,9 +157,4 @@ func FindInterval(waited time.Duration) time.Duration {
 	default:
 		return 2 * time.Second
 	}
-}
-
-func fitsBefore(err error, deadline time.Time) bool {
-	w, ok := ghclient.RetryAfter(err)
-	return ok && time.Now().Add(w).Before(deadline)
 }

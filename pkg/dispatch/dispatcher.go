@@ -75,10 +75,9 @@ const DefaultSettle = 5 * time.Second
 // hostState remembers what an API host does with return_run_details and how
 // its clock differs from this one.
 type hostState struct {
-	mu       sync.Mutex
-	mode     detailsMode
-	skew     time.Duration // server clock minus local clock, from Date headers
-	skewSeen bool
+	mu   sync.Mutex
+	mode detailsMode
+	skew time.Duration // server clock minus local clock, from Date headers
 }
 
 type detailsMode int
@@ -122,14 +121,11 @@ func (d *Dispatcher) Send(ctx context.Context, c *ghclient.Client, req Request, 
 		d.logf(ctx, "%s does not support return_run_details; dispatching without it", c.Repo.Host)
 		details, err = d.post(ctx, c, host, req, a, false)
 	}
-	switch {
-	case a.MaybeSent:
-		d.intents.put(a.ID, intentSent)
-	default:
-		d.intents.put(a.ID, intentRecorded)
-	}
 	if a.MaybeSent {
+		d.intents.put(a.ID, intentSent)
 		t.bound(a, host) // still holding the right to send: nothing went out since
+	} else {
+		d.intents.put(a.ID, intentRecorded)
 	}
 	if err != nil {
 		if a.MaybeSent {
@@ -182,10 +178,9 @@ func (d *Dispatcher) post(ctx context.Context, c *ghclient.Client, host *hostSta
 		a.MaybeSent = true
 	}
 	if resp != nil && a.MaybeSent && a.NotBefore.IsZero() {
+		// The Date was stamped after GitHub received the request.
 		if date, ok := dateOf(resp.Response); ok {
-			// The Date was stamped after GitHub received the request, and
-			// the request was received at most the round trip before that.
-			a.NotBefore = date.Add(-time.Since(sent)).Truncate(time.Second)
+			a.NotBefore = windowStart(sent, date)
 		}
 	}
 	return details, err
@@ -285,11 +280,8 @@ func unprocessableHint(err error, req Request) string {
 // checkResultURLs refuses run URLs that point away from the repository's
 // hosts: text from the server is shown to people and passed to later steps.
 func checkResultURLs(c *ghclient.Client, res *Result) error {
-	api, web := c.Repo.APIBaseURL, c.Repo.WebURL()
-	ok := func(u, base string) bool {
-		return u == "" || (strings.HasPrefix(u, strings.TrimSuffix(base, "/")+"/") && !strings.ContainsAny(u, " \t\r\n\x1b"))
-	}
-	if !ok(res.RunURL, api) || !ok(res.HTMLURL, web) {
+	ok := func(u, base string) bool { return u == "" || ghclient.UnderBase(u, base) }
+	if !ok(res.RunURL, c.Repo.APIBaseURL) || !ok(res.HTMLURL, c.Repo.WebURL()) {
 		return fmt.Errorf("the dispatch answer named run URLs outside %s", c.Repo.Host)
 	}
 	return nil
@@ -379,17 +371,16 @@ func (h *hostState) setMode(m detailsMode) {
 func (h *hostState) observe(resp *http.Response) {
 	if t, ok := dateOf(resp); ok {
 		h.mu.Lock()
-		h.skew, h.skewSeen = time.Until(t), true
+		h.skew = time.Until(t)
 		h.mu.Unlock()
 	}
 }
 
-// now is the server's current time as far as this process can tell, and
-// whether a Date header has told it.
-func (h *hostState) now() (time.Time, bool) {
+// now is the server's current time as far as this process can tell.
+func (h *hostState) now() time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return time.Now().Add(h.skew), h.skewSeen
+	return time.Now().Add(h.skew)
 }
 
 func dateOf(resp *http.Response) (time.Time, bool) {

@@ -214,11 +214,7 @@ func (t *tracker) register(a *Attempt, kind attemptKind) {
 	p, ok := t.pending[a.ID]
 	if !ok {
 		t.seq++
-		sent := a.SentAt
-		if sent.IsZero() {
-			sent = a.IntentAt
-		}
-		p = &pendingAttempt{seq: t.seq, key: a.Key, sent: sent, since: time.Now(), kind: kind}
+		p = &pendingAttempt{seq: t.seq, key: a.Key, sent: a.Start(), since: time.Now(), kind: kind}
 		t.pending[a.ID] = p
 	}
 	if !a.NotBefore.IsZero() {
@@ -262,8 +258,7 @@ func (t *tracker) bound(a *Attempt, host *hostState) {
 	defer t.mu.Unlock()
 	at := a.NotBefore
 	if at.IsZero() {
-		now, _ := host.now()
-		at = now.Add(-time.Since(a.SentAt)).Add(-time.Second).Truncate(time.Second)
+		at = host.now().Add(-time.Since(a.SentAt)).Add(-time.Second).Truncate(time.Second)
 	}
 	for id, p := range t.pending {
 		if id != a.ID && p.kind != accepted && p.bound.IsZero() {
@@ -347,15 +342,21 @@ func (t *tracker) windowFloor(a *Attempt) time.Time {
 	return floor.Truncate(time.Second)
 }
 
-// notBeforeFromLater bounds a's window from a response received after it
-// was sent: the server's clock at sending was at least the response's Date
-// minus the time since sending (sending time is the intent's after a
-// restart).
+// notBeforeFromLater bounds the window of a dispatch sent at sent (local
+// clock) from a response received after it, or from the local clock when
+// the response has no Date.
 func notBeforeFromLater(sent time.Time, resp *github.Response) time.Time {
-	date, ok := dateOf(resp.Response)
-	if !ok {
-		return sent.Add(-time.Second).Truncate(time.Second)
+	if date, ok := dateOf(resp.Response); ok {
+		return windowStart(sent, date)
 	}
+	return sent.Add(-time.Second).Truncate(time.Second)
+}
+
+// windowStart is, on the server's clock, a time before a dispatch sent at
+// sent (local clock) reached GitHub, given a Date stamped by the server
+// after that: the Date less the time since sending, in whole seconds as
+// created_at has them.
+func windowStart(sent, date time.Time) time.Time {
 	return date.Add(-time.Since(sent)).Truncate(time.Second)
 }
 
@@ -491,7 +492,7 @@ func (t *tracker) assign(c *ghclient.Client, host *hostState, req Request, a *At
 	}
 	// created_at has whole seconds: a run stamped S was created before S+1.
 	horizon := created(mine).Add(time.Second + settle)
-	if now, _ := host.now(); now.Before(horizon) {
+	if host.now().Before(horizon) {
 		return nil, nil // a second run in the window may still show up
 	}
 	cands := []*Result{t.result(c, mine.GetID())}

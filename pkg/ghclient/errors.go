@@ -20,9 +20,6 @@ import (
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 )
 
-// errorf is fmt.Errorf, for files that do not import fmt.
-var errorf = fmt.Errorf
-
 // Describe is a short, safe description of a request's failure for a
 // message: GitHub's status and message, or the network error's root cause.
 func Describe(err error) string {
@@ -200,4 +197,12 @@ func rootCause(err error) error {
 		}
 		err = next
 	}
+}
+
+// UnderBase reports whether u, a URL taken from a server's answer, lies
+// under base (the repository's API or web URL) and carries no white space
+// or escape: a URL shown to people and passed to later steps must point
+// where the repository lives.
+func UnderBase(u, base string) bool {
+	return strings.HasPrefix(u, strings.TrimSuffix(base, "/")+"/") && !strings.ContainsAny(u, " \t\r\n\x1b")
 }

@@ -99,8 +99,6 @@ type Client struct {
 	// Tokens is the source the client authenticates with.
 	Tokens credentials.TokenSource
 
-	app        bool
-	token      string
 	loginMu    sync.Mutex
 	login      string
 	loginKnown bool
@@ -152,7 +150,10 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Client: gh, Repo: repo, Tokens: tokens, app: creds.App != nil, token: creds.Token}, nil
+	// An App installation acts as its bot, which GET /user does not name;
+	// an installation token minted elsewhere (ghs_…) neither: no lookup.
+	noLogin := creds.App != nil || strings.HasPrefix(creds.Token, "ghs_")
+	return &Client{Client: gh, Repo: repo, Tokens: tokens, loginKnown: noLogin}, nil
 }
 
 // appTokens returns the shared installation token source for the App,
@@ -275,7 +276,7 @@ func port(u *url.URL) string {
 func (c *Client) LoginKnown() bool {
 	c.loginMu.Lock()
 	defer c.loginMu.Unlock()
-	return c.loginKnown || c.app || strings.HasPrefix(c.token, "ghs_")
+	return c.loginKnown
 }
 
 // Login is the login of the user the client's token belongs to, or "" when
@@ -289,10 +290,6 @@ func (c *Client) Login(ctx context.Context) string {
 	defer c.loginMu.Unlock()
 	if c.loginKnown {
 		return c.login
-	}
-	if c.app || strings.HasPrefix(c.token, "ghs_") {
-		c.loginKnown = true
-		return ""
 	}
 	// One try: the filter narrows attribution, it is not needed for it, so
 	// a failed lookup (any error) means no filter rather than a retry that

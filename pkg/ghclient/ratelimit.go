@@ -2,6 +2,7 @@ package ghclient
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/go-github/v90/github"
@@ -56,6 +57,6 @@ func RetryAfter(err error) (time.Duration, bool) {
 // that go-github did not recognise as one.
 func rateLimitResponse(er *github.ErrorResponse, action string) error {
 	w, _ := rateLimitWait(er.Response)
-	msg := errorf("%s: GitHub refused the request for a rate limit (%d); retry after %s", action, er.Response.StatusCode, w.Round(time.Second)).Error()
+	msg := fmt.Sprintf("%s: GitHub refused the request for a rate limit (%d); retry after %s", action, er.Response.StatusCode, w.Round(time.Second))
 	return failure.TransientUntil(&statusError{msg: msg, cause: er}, time.Now().Add(w))
 }

@@ -145,11 +145,6 @@ func (d *dispatchCall) send(ctx context.Context, st *dispatchState) (Result, err
 func (d *dispatchCall) find(ctx context.Context, st *dispatchState) (Result, error) {
 	a := st.attempt
 	c := d.t.client
-	start := a.SentAt
-	if start.IsZero() {
-		start = a.IntentAt
-	}
-	deadline := start.Add(d.cfg.Timeout)
 	cctx, cancel := d.r.call(ctx)
 	defer cancel()
 	res, err := d.r.Dispatcher.Find(cctx, c, d.req, a)
@@ -162,18 +157,11 @@ func (d *dispatchCall) find(ctx context.Context, st *dispatchState) (Result, err
 	case err != nil && failure.IsFinal(err) && !ghclient.RateLimited(err):
 		return failed(fmt.Errorf("the workflow was dispatched, but its run cannot be looked up: %w; %s", err, dispatch.MayExist(c, d.req, a)), d.output(st))
 	}
-	pause := dispatch.FindInterval(time.Since(start))
-	if w, ok := ghclient.RetryAfter(err); ok {
-		pause = max(w, pause)
-	}
-	now := time.Now()
-	if now.After(deadline) || (ghclient.RateLimited(err) && now.Add(pause).After(deadline)) {
+	pause, giveUp := dispatch.NextFind(a, d.cfg.Timeout, err)
+	if giveUp {
 		return failed(d.r.Dispatcher.NotFound(c, d.req, a, d.cfg.Timeout, err), d.output(st))
 	}
-	if now.Add(pause).After(deadline) {
-		pause = deadline.Sub(now) + 10*time.Millisecond // one last look at the deadline
-	}
-	msg := fmt.Sprintf("dispatched %s on %s at %s; looking for its run", d.cfg.WorkflowFile, d.cfg.Ref, stamp(start))
+	msg := fmt.Sprintf("dispatched %s on %s at %s; looking for its run", d.cfg.WorkflowFile, d.cfg.Ref, stamp(a.Start()))
 	if err != nil {
 		msg += " (last listing: " + ghclient.Describe(err) + ")"
 	}
@@ -192,11 +180,27 @@ func (d *dispatchCall) succeeded(res *dispatch.Result, key string) (Result, erro
 // output is the Running output: the dispatch's state, and the correlation
 // key for people and later steps.
 func (d *dispatchCall) output(st *dispatchState) map[string]any {
-	state := st.encode()
-	state["runsPage"] = dispatch.RunsPage(d.t.client, d.cfg.WorkflowFile)
-	out := map[string]any{outDispatch: state}
+	st.runsPage = dispatch.RunsPage(d.t.client, d.cfg.WorkflowFile)
+	out := map[string]any{outDispatch: st.encode()}
 	if st.attempt.Key != "" {
 		out[outCorrelationKey] = st.attempt.Key
 	}
 	return out
+}
+
+// DispatchStopped is the error of a dispatch whose caller stopped calling
+// it (a signal, a deadline) while it was Running with output out: what may
+// exist and where to look, or, when nothing left, that retrying is safe.
+func DispatchStopped(out map[string]any, cause error) error {
+	st := decodeDispatchState(out[outDispatch])
+	if st == nil || !st.attempt.MaybeSent {
+		return failure.Transient(fmt.Errorf("stopped (%v) before anything was dispatched", cause))
+	}
+	a := st.attempt
+	msg := fmt.Sprintf("stopped (%v) after the dispatch was sent at %s, before its run was found; a run may exist: check %s for runs created since then",
+		cause, stamp(a.Start()), st.runsPage)
+	if a.Key != "" {
+		msg += " (its title carries " + a.Key + ")"
+	}
+	return failure.Final(errors.New(msg + " before dispatching again"))
 }

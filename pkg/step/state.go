@@ -3,6 +3,7 @@ package step
 import (
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 )
 
@@ -27,6 +28,8 @@ const (
 type dispatchState struct {
 	attempt      *dispatch.Attempt
 	sendFailures int64
+	// runsPage is where a person looks for the run while it is not known.
+	runsPage string
 }
 
 func (s *dispatchState) encode() map[string]any {
@@ -48,6 +51,9 @@ func (s *dispatchState) encode() map[string]any {
 	if s.sendFailures > 0 {
 		m["sendFailures"] = s.sendFailures
 	}
+	if s.runsPage != "" {
+		m["runsPage"] = s.runsPage
+	}
 	return m
 }
 
@@ -66,8 +72,9 @@ func decodeDispatchState(v any) *dispatchState {
 	a := &dispatch.Attempt{ID: id, IntentAt: intent, SentAt: unstamp(m["sentAt"]), NotBefore: unstamp(m["notBefore"])}
 	a.Key, _ = m["key"].(string)
 	a.MaybeSent, _ = m["maybeSent"].(bool)
-	n, _ := int64Of(m["sendFailures"])
-	return &dispatchState{attempt: a, sendFailures: n}
+	n, _ := config.WholeNumber(m["sendFailures"])
+	page, _ := m["runsPage"].(string)
+	return &dispatchState{attempt: a, sendFailures: n, runsPage: page}
 }
 
 // waitState is the wait step's progress: when it first looked, whether it
@@ -106,7 +113,7 @@ func decodeWaitState(v any) *waitState {
 	s.firstCheck = unstamp(m["firstCheck"])
 	s.seen, _ = m["seen"].(bool)
 	s.outageSince = unstamp(m["outageSince"])
-	s.failures, _ = int64Of(m["failures"])
+	s.failures, _ = config.WholeNumber(m["failures"])
 	s.lastStatus, _ = m["lastStatus"].(string)
 	s.pending, _ = m["pending"].(string)
 	return s
@@ -121,18 +128,4 @@ func unstamp(v any) time.Time {
 		return time.Time{}
 	}
 	return t
-}
-
-// int64Of reads a number as Kargo hands it back: int64 within a call,
-// float64 after the state went through JSON, int from expressions.
-func int64Of(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case float64:
-		return int64(n), n == float64(int64(n))
-	}
-	return 0, false
 }

@@ -123,7 +123,7 @@ func (c *Checker) PendingEnvironments(ctx context.Context, client *ghclient.Clie
 // replaced by the one built from the repository.
 func jobURL(client *ghclient.Client, runID int64, j *github.WorkflowJob) string {
 	web := client.Repo.WebURL()
-	if u := j.GetHTMLURL(); strings.HasPrefix(u, web+"/") && !strings.ContainsAny(u, " \t\r\n\x1b") {
+	if u := j.GetHTMLURL(); ghclient.UnderBase(u, web) {
 		return u
 	}
 	return fmt.Sprintf("%s/actions/runs/%d/job/%d", web, runID, j.GetID())
@@ -157,7 +157,7 @@ func checkRun(client *ghclient.Client, run *github.WorkflowRun, runID int64) err
 	if r := run.GetRepository(); r != nil && !strings.EqualFold(r.GetFullName(), client.Repo.FullName()) {
 		return failure.Final(fmt.Errorf("the server answered a run of %s for %s", safetext.Clean(r.GetFullName()), client.Repo.FullName()))
 	}
-	if u := run.GetHTMLURL(); u != "" && (!strings.HasPrefix(u, client.Repo.WebURL()+"/") || strings.ContainsAny(u, " \t\r\n\x1b")) {
+	if u := run.GetHTMLURL(); u != "" && !ghclient.UnderBase(u, client.Repo.WebURL()) {
 		run.HTMLURL = github.Ptr(fmt.Sprintf("%s/actions/runs/%d", client.Repo.WebURL(), runID))
 	}
 	return nil
