@@ -27,11 +27,11 @@ type ours struct{ d *dispatch.Dispatcher }
 func (ours) name() string { return "kargo-gha" }
 
 func (o ours) dispatch(ctx context.Context, c *ghclient.Client, workflow, nonce string) (int64, error) {
-	res, err := o.d.Dispatch(ctx, c, dispatch.Request{WorkflowFile: workflow, Ref: "main", Inputs: map[string]string{"nonce": nonce}}, "", 120*time.Second)
+	res, err := o.d.Dispatch(ctx, c, dispatch.Request{WorkflowFile: workflow, Ref: "main", Inputs: map[string]string{"nonce": nonce}, Timeout: 120 * time.Second}, "")
 	if err != nil {
 		return 0, err
 	}
-	return res.RunID, nil
+	return res.ID, nil
 }
 
 // fixedPoll stands for the popular dispatch actions before run details

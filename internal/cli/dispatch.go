@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 	"github.com/kargo-gha/kargo-gha/pkg/step"
@@ -104,10 +104,6 @@ dispatched and a retry may succeed; 130 interrupted.`,
 	return cmd
 }
 
-// correlationID is what --correlation-id accepts: long enough to be unique
-// in a run title, made of characters that end a word there.
-var correlationID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{7,63}$`)
-
 // stepConfig merges the configuration file and the flags into the step's
 // config map.
 func (o *DispatchOptions) stepConfig() (map[string]any, error) {
@@ -130,8 +126,8 @@ func (o *DispatchOptions) stepConfig() (map[string]any, error) {
 		cfg["insecureSkipTLSVerify"] = true
 	}
 	if o.CorrelationID != "" {
-		if !correlationID.MatchString(o.CorrelationID) {
-			return nil, failure.Final(fmt.Errorf("--correlation-id %q must be 8 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", o.CorrelationID))
+		if err := dispatch.ValidKey(o.CorrelationID); err != nil {
+			return nil, failure.Final(fmt.Errorf("--correlation-id %w", err))
 		}
 		if cfg["correlationInput"] == nil {
 			return nil, failure.Final(errors.New("--correlation-id needs --correlation-input (or correlationInput in the configuration): the input the key travels in"))
@@ -181,7 +177,7 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 		return err
 	}
 	progress(f, "%s", res.Message)
-	for _, k := range []string{"runID", "runURL", "htmlURL", "correlationKey"} {
+	for _, k := range []string{"runID", "runURL", "htmlURL", "attribution", "correlationKey"} {
 		if v, ok := res.Output[k]; ok && v != "" {
 			out.set(k, v)
 		}

@@ -191,25 +191,25 @@ func TestSimulatorAndClientFollowGitHubsOpenAPIDescription(t *testing.T) {
 					t.Fatal(err)
 				}
 				d := &dispatch.Dispatcher{Settle: 100 * time.Millisecond}
-				res, err := d.Dispatch(context.Background(), c, dispatch.Request{WorkflowFile: "deploy.yml", Ref: "main", Inputs: map[string]string{"environment": "prod"}}, "", 10*time.Second)
+				res, err := d.Dispatch(context.Background(), c, dispatch.Request{WorkflowFile: "deploy.yml", Ref: "main", Inputs: map[string]string{"environment": "prod"}, Timeout: 10 * time.Second}, "")
 				if err != nil {
 					t.Fatal(err)
 				}
 				ctx := context.Background()
-				if _, _, err := c.Actions.GetWorkflowRunByID(ctx, "myorg", "my-app", res.RunID); err != nil {
+				if _, _, err := c.Actions.GetWorkflowRunByID(ctx, "myorg", "my-app", res.ID); err != nil {
 					t.Fatal(err)
 				}
 				// Jobs and pending deployments, while the run waits for
 				// approval and once it has failed.
-				if _, _, err := c.Actions.GetPendingDeployments(ctx, "myorg", "my-app", res.RunID); err != nil {
+				if _, _, err := c.Actions.GetPendingDeployments(ctx, "myorg", "my-app", res.ID); err != nil {
 					t.Fatal(err)
 				}
 				time.Sleep(400 * time.Millisecond)
-				if _, _, err := c.Actions.ListWorkflowJobs(ctx, "myorg", "my-app", res.RunID, &github.ListWorkflowJobsOptions{Filter: "latest"}); err != nil {
+				if _, _, err := c.Actions.ListWorkflowJobs(ctx, "myorg", "my-app", res.ID, &github.ListWorkflowJobsOptions{Filter: "latest"}); err != nil {
 					t.Fatal(err)
 				}
 				// An error answer.
-				_, _ = d.Dispatch(ctx, c, dispatch.Request{WorkflowFile: "missing.yml", Ref: "main"}, "", time.Second)
+				_, _ = d.Dispatch(ctx, c, dispatch.Request{WorkflowFile: "missing.yml", Ref: "main", Timeout: time.Second}, "")
 			}
 			// The simulator reports an exchange once its handler is done,
 			// which can be after the client decoded the answer.

@@ -1,212 +1,172 @@
 package dispatch
 
 import (
-	"context"
-	"crypto/x509"
-	"errors"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"strings"
+	"slices"
 	"testing"
 	"time"
-
-	"github.com/kargo-gha/kargo-gha/internal/ghsim"
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
 
-// The attribution promises, one case each, against the simulator in the
-// answer modes where GitHub does not name the run.
-func TestAttributionNeverTakesAnotherDispatchersRun(t *testing.T) {
-	for _, answer := range []ghsim.DispatchAnswer{ghsim.AnswerNoContent, ghsim.AnswerGHES320} {
-		t.Run(fmt.Sprint("answer ", answer), func(t *testing.T) {
-			t.Run("another user's run in the same window is not a candidate", func(t *testing.T) {
-				f := newFixture(t, ghsim.Options{Answer: answer, RunDelay: 200 * time.Millisecond})
-				go func() {
-					time.Sleep(50 * time.Millisecond)
-					f.sim.CreateRun(f.repo, "deploy.yml", "main", "someone-else", map[string]any{"nonce": "theirs"}, 0)
-				}()
-				res, err := run(newDispatcher(), f.ghesClient(t), req("mine"))
-				if err != nil || f.runInputs(t, res.RunID)["nonce"] != "mine" {
-					t.Fatalf("%+v, %v", res, err)
-				}
-				if n := f.sim.Stats().ByRoute["user"]; n != 1 {
-					t.Fatalf("%d GET /user, want 1", n)
-				}
-			})
-			t.Run("a run of the same user in the same window is refused, naming both", func(t *testing.T) {
-				f := newFixture(t, ghsim.Options{Answer: answer, RunDelay: 200 * time.Millisecond})
-				c := f.ghesClient(t)
-				// Another dispatcher with the same credentials (another
-				// process), its run created just after ours was sent.
-				go func() {
-					time.Sleep(50 * time.Millisecond)
-					f.sim.CreateRun(f.repo, "deploy.yml", "main", "octocat", map[string]any{"nonce": "theirs"}, 0)
-				}()
-				_, err := run(newDispatcher(), c, req("mine"))
-				var amb *AmbiguousError
-				if !errors.As(err, &amb) || !failure.IsFinal(err) || len(amb.Candidates) != 2 {
-					t.Fatalf("err = %v, want an ambiguity naming two runs", err)
-				}
-				for _, r := range f.sim.Runs(f.repo) {
-					if !strings.Contains(err.Error(), fmt.Sprint(r.ID)) {
-						t.Errorf("the refusal does not name run %d: %v", r.ID, err)
-					}
-				}
-				if !strings.Contains(err.Error(), "correlationInput") {
-					t.Errorf("the refusal does not say how to make attribution exact: %v", err)
-				}
-				if st := f.sim.Stats(); st.Dispatches != 1 {
-					t.Fatalf("%d dispatches", st.Dispatches)
-				}
-			})
-			t.Run("a run created before the dispatch is never a candidate", func(t *testing.T) {
-				f := newFixture(t, ghsim.Options{Answer: answer, RunDelay: 200 * time.Millisecond})
-				f.sim.CreateRun(f.repo, "deploy.yml", "main", "octocat", map[string]any{"nonce": "theirs"}, 0)
-				// Two seconds earlier: created_at and Date have whole seconds,
-				// so a run of the second before the dispatch is a candidate.
-				time.Sleep(2100 * time.Millisecond)
-				res, err := run(newDispatcher(), f.ghesClient(t), req("mine"))
-				if err != nil || f.runInputs(t, res.RunID)["nonce"] != "mine" {
-					t.Fatalf("%+v, %v", res, err)
-				}
-			})
-			t.Run("the correlation key tells runs apart exactly", func(t *testing.T) {
-				f := newFixture(t, ghsim.Options{Answer: answer, RunDelay: 200 * time.Millisecond})
-				f.sim.AddWorkflow(f.repo, ghsim.Workflow{File: "keyed.yml", Inputs: []string{"nonce", "dispatch_key"}, RunName: "Deploy ${{ inputs.dispatch_key }}"})
-				// Others dispatch the same workflow and ref at the same time:
-				// one with another key, one without.
-				go func() {
-					f.sim.CreateRun(f.repo, "keyed.yml", "main", "someone-else", map[string]any{"dispatch_key": RandomKey()}, 100*time.Millisecond)
-					f.sim.CreateRun(f.repo, "keyed.yml", "main", "someone-else", nil, 150*time.Millisecond)
-				}()
-				r := Request{WorkflowFile: "keyed.yml", Ref: "main", Inputs: map[string]string{"nonce": "mine"}, CorrelationInput: "dispatch_key"}
-				res, err := newDispatcher().Dispatch(context.Background(), f.ghesClient(t), r, "", 20*time.Second)
-				if err != nil || res.Method != ByCorrelationKey || f.runInputs(t, res.RunID)["nonce"] != "mine" {
-					t.Fatalf("%+v, %v", res, err)
-				}
-			})
+// t0 is when GitHub received the dispatch (NotBefore), on the server's clock.
+var t0 = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+
+func at(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
+
+func run(id int64, createdSec float64, title, actor string) ListedRun {
+	return ListedRun{ID: id, Created: at(createdSec).Truncate(time.Second), Title: title, Actor: actor}
+}
+
+// decided is the server time at which a settle of 10 s has passed with
+// the read lag: a lone run in the window is taken then, not before.
+const decided = 13.0
+
+// The attribution rules, one row each, including every case in which an
+// earlier version printed another dispatcher's run.
+func TestAttribute(t *testing.T) {
+	none := func(int64) bool { return false }
+	const key = "kgha-0123456789abcdef0123"
+	cases := []struct {
+		name    string
+		seeker  Seeker
+		runs    []ListedRun
+		now     float64 // listing's Date, seconds after t0; -1: no Date
+		claimed []int64
+		want    Verdict
+	}{
+		// Without a key.
+		{name: "lone run, settle not yet passed: wait", runs: []ListedRun{run(1, 1, "Deploy", "me")}, now: 5, want: Verdict{}},
+		{name: "lone run after the settle: taken", runs: []ListedRun{run(1, 1, "Deploy", "me")}, now: decided, want: Verdict{Run: 1, Method: ByRunListing}},
+		{name: "another's run 1.6 s after ours, ours slow (7 s): both seen, refused",
+			runs: []ListedRun{run(7, 1.6, "Deploy", "me"), run(8, 7, "Deploy", "me")}, now: decided,
+			want: Verdict{Refused: true, Candidates: []int64{7, 8}, Reason: ReasonSeveral}},
+		{name: "another's run 2.9 s after ours, ours at 9 s: refused",
+			runs: []ListedRun{run(7, 2.9, "Deploy", "me"), run(8, 9, "Deploy", "me")}, now: decided,
+			want: Verdict{Refused: true, Candidates: []int64{7, 8}, Reason: ReasonSeveral}},
+		{name: "same user's run 1 s after ours: refused",
+			runs: []ListedRun{run(3, 0, "Deploy", "me"), run(4, 1, "Deploy", "me")}, now: decided,
+			want: Verdict{Refused: true, Candidates: []int64{3, 4}, Reason: ReasonSeveral}},
+		{name: "a run created before the window is not a candidate",
+			runs: []ListedRun{run(3, -1.5, "Deploy", "me"), run(4, 6, "Deploy", "me")}, now: decided,
+			want: Verdict{Run: 4, Method: ByRunListing}},
+		{name: "only a run later than the settle: refused as late",
+			runs: []ListedRun{run(5, 12, "Deploy", "me")}, now: 14,
+			want: Verdict{Refused: true, Candidates: []int64{5}, Reason: ReasonLate}},
+		{name: "another user's run is not a candidate", seeker: Seeker{Login: "me"},
+			runs: []ListedRun{run(3, 1, "Deploy", "someone-else"), run(4, 2, "Deploy", "ME")}, now: decided,
+			want: Verdict{Run: 4, Method: ByRunListing}},
+		{name: "a run taken by another dispatch of this process is not a candidate", claimed: []int64{3},
+			runs: []ListedRun{run(3, 1, "Deploy", "me"), run(4, 2, "Deploy", "me")}, now: decided,
+			want: Verdict{Run: 4, Method: ByRunListing}},
+		{name: "a run carrying a generated key is a keyed dispatch's",
+			runs: []ListedRun{run(3, 1, "Deploy "+key, "me"), run(4, 2, "Deploy", "me")}, now: decided,
+			want: Verdict{Run: 4, Method: ByRunListing}},
+		{name: "answer lost: a lone run is refused", seeker: Seeker{Uncertain: true},
+			runs: []ListedRun{run(1, 1, "Deploy", "me")}, now: decided,
+			want: Verdict{Refused: true, Candidates: []int64{1}, Reason: ReasonUncertain}},
+		{name: "restarted before or after sending: a lone run is refused", seeker: Seeker{Uncertain: true},
+			runs: []ListedRun{run(1, 8, "Deploy", "me"), run(2, 11, "Deploy", "me")}, now: 30,
+			want: Verdict{Refused: true, Candidates: []int64{1, 2}, Reason: ReasonUncertain}},
+		{name: "no Date: no listing attribution", runs: []ListedRun{run(1, 1, "Deploy", "me")}, now: -1,
+			want: Verdict{Refused: true, Candidates: []int64{1}, Reason: ReasonClock}},
+		{name: "Date 2 min behind created_at: refused", runs: []ListedRun{run(1, 121, "Deploy", "me")}, now: decided,
+			want: Verdict{Refused: true, Candidates: []int64{1}, Reason: ReasonClock}},
+		{name: "nothing yet: wait", now: 40, want: Verdict{}},
+
+		// With a key this project made unique.
+		{name: "key: taken at once", seeker: Seeker{Key: key, KeyCheckedAt: at(-1)},
+			runs: []ListedRun{run(9, 1, "Deploy "+key, "me")}, now: 1.5, want: Verdict{Run: 9, Method: ByCorrelationKey}},
+		{name: "key: part of a longer word is no match", seeker: Seeker{Key: key},
+			runs: []ListedRun{run(9, 1, "Deploy "+key+"0", "me"), run(10, 1, "Deploy x"+key, "me")}, now: 5, want: Verdict{}},
+		{name: "key: two runs carry it: refused", seeker: Seeker{Key: key},
+			runs: []ListedRun{run(9, 1, "Deploy "+key, "me"), run(10, 2, "Deploy ("+key+")", "me")}, now: 5,
+			want: Verdict{Refused: true, Candidates: []int64{9, 10}, Reason: ReasonKeyReused}},
+		{name: "key: a 10-minute-old run with the key (filters ignored): refused", seeker: Seeker{Key: key, KeyCheckedAt: at(-1), NotBefore: t0},
+			runs: []ListedRun{run(9, -600, "Deploy "+key, "me")}, now: 5,
+			want: Verdict{Refused: true, Candidates: []int64{9}, Reason: ReasonKeyReused}},
+
+		// With a key the caller chose.
+		{name: "given key deploy-v1.2 is not in deploy-v1.2.3 nor hotfix.deploy-v1.2", seeker: Seeker{Key: "deploy-v1.2", KeyGiven: true, NotBefore: t0},
+			runs: []ListedRun{run(9, 1, "Deploy deploy-v1.2.3", "x"), run(10, 1, "Deploy hotfix.deploy-v1.2", "x")}, now: 30, want: Verdict{}},
+		{name: "given key: taken once a second use would show", seeker: Seeker{Key: "deploy-v1.2", KeyGiven: true, NotBefore: t0},
+			runs: []ListedRun{run(9, 1, "Deploy deploy-v1.2", "x")}, now: decided, want: Verdict{Run: 9, Method: ByCorrelationKey}},
+		{name: "given key: not before the settle", seeker: Seeker{Key: "deploy-v1.2", KeyGiven: true, NotBefore: t0},
+			runs: []ListedRun{run(9, 1, "Deploy deploy-v1.2", "x")}, now: 3, want: Verdict{}},
+		{name: "given key used twice in a row: the earlier run is before the check, refused", seeker: Seeker{Key: "deploy-v1.2", KeyGiven: true, KeyCheckedAt: at(-0.5), NotBefore: t0},
+			runs: []ListedRun{run(9, -2, "Deploy deploy-v1.2", "x")}, now: 1,
+			want: Verdict{Refused: true, Candidates: []int64{9}, Reason: ReasonKeyReused}},
+		{name: "given key used by two dispatchers at once: both runs seen, refused", seeker: Seeker{Key: "deploy-v1.2", KeyGiven: true, NotBefore: t0},
+			runs: []ListedRun{run(9, 1, "Deploy deploy-v1.2", "x"), run(10, 4, "Deploy deploy-v1.2", "x")}, now: decided,
+			want: Verdict{Refused: true, Candidates: []int64{9, 10}, Reason: ReasonKeyReused}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.seeker
+			if s.NotBefore.IsZero() && s.Key == "" {
+				s.NotBefore = t0
+			}
+			s.Settle = DefaultSettle
+			l := Listing{Runs: tc.runs}
+			if tc.now >= 0 {
+				l.ServerNow = at(tc.now)
+			}
+			claimed := none
+			if tc.claimed != nil {
+				claimed = func(id int64) bool { return slices.Contains(tc.claimed, id) }
+			}
+			got := Attribute(s, l, claimed)
+			if got.Run != tc.want.Run || got.Method != tc.want.Method || got.Refused != tc.want.Refused ||
+				got.Reason != tc.want.Reason || !slices.Equal(got.Candidates, tc.want.Candidates) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
 		})
 	}
 }
 
-func TestCorrelationKeyWithoutRunNameSaysSo(t *testing.T) {
-	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent})
-	f.sim.AddWorkflow(f.repo, ghsim.Workflow{File: "plain.yml", Inputs: []string{"dispatch_key"}})
-	r := Request{WorkflowFile: "plain.yml", Ref: "main", CorrelationInput: "dispatch_key"}
-	_, err := newDispatcher().Dispatch(context.Background(), f.ghesClient(t), r, "", 2*time.Second)
-	if err == nil || !failure.IsFinal(err) || !strings.Contains(err.Error(), "run-name must contain ${{ inputs.dispatch_key }}") {
-		t.Fatalf("err = %v", err)
+func TestPriorRun(t *testing.T) {
+	cases := []struct {
+		name string
+		runs []ListedRun
+		want Verdict
+	}{
+		{"no run carries the key: send", []ListedRun{run(1, -30, "Deploy other-key-1", "x")}, Verdict{}},
+		{"one run carries it: that is the dispatch", []ListedRun{run(1, -30, "Deploy my-key-123", "x")}, Verdict{Run: 1, Method: ByEarlierDispatch}},
+		{"two carry it: refused, naming both", []ListedRun{run(2, -30, "my-key-123", "x"), run(1, -90, "Deploy my-key-123 again", "x")},
+			Verdict{Refused: true, Candidates: []int64{1, 2}, Reason: ReasonKeyReused}},
+		{"a longer key is another key", []ListedRun{run(1, -30, "Deploy my-key-1234", "x")}, Verdict{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := PriorRun("my-key-123", tc.runs)
+			if got.Run != tc.want.Run || got.Refused != tc.want.Refused || got.Method != tc.want.Method || !slices.Equal(got.Candidates, tc.want.Candidates) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
 
-func TestListingThatIgnoresItsFiltersIsNotBelieved(t *testing.T) {
-	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, IgnoreListFilters: true, RunDelay: 300 * time.Millisecond})
-	f.sim.AddWorkflow(f.repo, ghsim.Workflow{File: "other.yml"})
-	f.sim.AddRef(f.repo, "feature")
-	// Runs of another workflow and another branch appear in the window.
-	f.sim.CreateRun(f.repo, "other.yml", "main", "someone-else", nil, 50*time.Millisecond)
-	f.sim.CreateRun(f.repo, "deploy.yml", "feature", "someone-else", nil, 50*time.Millisecond)
-	res, err := run(newDispatcher(), f.ghesClient(t), req("mine"))
-	if err != nil || f.runInputs(t, res.RunID)["nonce"] != "mine" {
-		t.Fatalf("%+v, %v", res, err)
-	}
-}
-
-func TestAttemptFromAnotherProcessIsNeverSent(t *testing.T) {
-	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent})
-	d := newDispatcher()
-	// Read back from saved state after a restart: this process did not
-	// record it, so the process that did may have sent it.
-	a := &Attempt{ID: "from-a-dead-controller", IntentAt: time.Now()}
-	if d.CanSend(a) {
-		t.Fatal("an attempt this process did not record is sendable")
-	}
-	if err := d.Send(context.Background(), f.ghesClient(t), req("x"), a); err == nil || !failure.IsFinal(err) {
-		t.Fatalf("err = %v", err)
-	}
-	// Sending twice is refused too.
-	b := d.NewAttempt("")
-	if err := d.Send(context.Background(), f.ghesClient(t), req("y"), b); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Send(context.Background(), f.ghesClient(t), req("y"), b); err == nil || d.CanSend(b) {
-		t.Fatalf("a sent attempt was sendable again: %v", err)
-	}
-	if st := f.sim.Stats(); st.ByRoute["dispatch"] != 1 {
-		t.Fatalf("%d POSTs, want 1", st.ByRoute["dispatch"])
-	}
-}
-
-// A 403 or 429 that says "rate limit" only in its headers is a rate limit:
-// transient, nothing dispatched, never "needs actions:write".
-func TestRateLimitIsJudgedByHeaders(t *testing.T) {
-	for _, status := range []int{403, 429} {
-		f := newFixture(t, ghsim.Options{})
-		f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", SecondaryRateLimit: 30 * time.Second, Undocumented: true, Status: status, Times: 1})
-		d := newDispatcher()
-		a := d.NewAttempt("")
-		err := d.Send(context.Background(), f.client(t, "https://github.com/myorg/my-app", credentials.Credentials{Token: token}), req("x"), a)
-		wait, ok := ghclient.RetryAfter(err)
-		if err == nil || failure.IsFinal(err) || !ghclient.RateLimited(err) || a.MaybeSent || !ok || wait < 29*time.Second || strings.Contains(err.Error(), "actions:write") {
-			t.Fatalf("%d: err = %v (retry after %s, maybe sent %t)", status, err, wait, a.MaybeSent)
+func TestTitleHasKeyWhole(t *testing.T) {
+	for title, want := range map[string]bool{
+		"deploy-v1.2":               true,
+		"Deploy deploy-v1.2":        true,
+		"Deploy (deploy-v1.2)":      true,
+		"Deploy deploy-v1.2, prod":  true,
+		"Deploy deploy-v1.2.3":      false,
+		"Deploy hotfix.deploy-v1.2": false,
+		"Deploy deploy-v1.2_b":      false,
+		"Deploy xdeploy-v1.2":       false,
+		"deploy-v1.2.3 deploy-v1.2": true,
+		"":                          false,
+	} {
+		if got := TitleHasKey(title, "deploy-v1.2"); got != want {
+			t.Errorf("TitleHasKey(%q) = %v, want %v", title, got, want)
 		}
 	}
 }
 
-// A dispatch answer naming its run on another host, with a newline, or
-// with an ID that is not positive, is not believed as it stands.
-func TestDispatchAnswerIsCheckedBeforeItIsBelieved(t *testing.T) {
-	for _, tc := range []struct {
-		name, body string
-		wantErr    bool
-	}{
-		{"URLs on another host", `{"workflow_run_id": 42, "run_url": "https://evil.example/repos/o/r/actions/runs/42\n", "html_url": "https://evil.example/o/r/actions/runs/42"}`, false},
-		{"a run ID that is not positive", `{"workflow_run_id": -7, "run_url": "", "html_url": ""}`, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				if r.Method == http.MethodPost {
-					_, _ = w.Write([]byte(tc.body))
-					return
-				}
-				_, _ = w.Write([]byte(`{"total_count":0,"workflow_runs":[]}`))
-			}))
-			defer srv.Close()
-			roots := x509.NewCertPool()
-			roots.AddCert(srv.Certificate())
-			repo, _ := repourl.Parse(srv.URL+"/o/r", repourl.Options{})
-			c, err := (&ghclient.Pool{RootCAs: roots}).Client(repo, credentials.Credentials{Token: token, Source: "test"}, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := newDispatcher()
-			a := d.NewAttempt("")
-			err = d.Send(context.Background(), c, Request{WorkflowFile: "deploy.yml", Ref: "main"}, a)
-			if tc.wantErr {
-				if a.Run != nil {
-					t.Fatalf("run %+v taken from an answer with a bad ID", a.Run)
-				}
-				return
-			}
-			if err != nil || a.Run == nil || !strings.HasPrefix(a.Run.HTMLURL, srv.URL+"/o/r/actions/runs/42") || strings.ContainsAny(a.Run.RunURL, "\n") || strings.Contains(a.Run.RunURL, "evil") {
-				t.Fatalf("%+v, %v", a.Run, err)
-			}
-		})
-	}
-}
-
-// The user lookup is one try: when GET /user fails, runs are looked for
-// without the filter, never held up.
-func TestFailingUserLookupDoesNotHoldUpTheRun(t *testing.T) {
-	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 200 * time.Millisecond})
-	f.sim.InjectFault(&ghsim.Fault{Route: "user", Status: 503})
-	res, err := run(newDispatcher(), f.ghesClient(t), req("mine"))
-	if err != nil || f.runInputs(t, res.RunID)["nonce"] != "mine" {
-		t.Fatalf("%+v, %v", res, err)
+func TestValidKey(t *testing.T) {
+	for key, ok := range map[string]bool{"deploy-v1.2": true, "kgha-0123456789abcdef0123": true, "short": false, "-leading-dash": false,
+		"has space in": false, "unicode-ключ-12": false, "a" + string(make([]byte, 70)): false} {
+		if err := ValidKey(key); (err == nil) != ok {
+			t.Errorf("ValidKey(%q) = %v", key, err)
+		}
 	}
 }

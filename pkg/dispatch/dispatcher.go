@@ -1,15 +1,14 @@
 // Package dispatch starts GitHub Actions workflows with the
 // workflow_dispatch event and finds the run each dispatch created, at most
-// once: a dispatch GitHub may have acted on is never sent again.
+// once: a dispatch GitHub may have acted on is never sent again, and a run
+// that cannot be told apart from another dispatcher's is refused, never
+// guessed.
 //
-// A dispatch is an Attempt that goes intent → Send → Find, one HTTP round
-// trip per call, so that a caller can persist it between calls (the Kargo
-// step) or loop over it (the command line, Dispatch). GitHub names the run in
-// its answer when asked (return_run_details: github.com, GHES 3.21+). When it
-// does not, the run is found by its correlation key in the run's title
-// (exact, when the workflow echoes the key in its run-name), or else as the
-// only new run of the workflow and ref in the attempt's window: when two runs
-// cannot be told apart, Find refuses and names both.
+// A dispatch is a State that Advance moves forward one HTTP round trip at
+// a time (see Phase), so that a caller can save it between calls and
+// resume after a restart (the Kargo step), or loop over it (Dispatch, the
+// command line). Which run is the dispatch's is decided by Attribute, a
+// pure function of what the listings showed.
 package dispatch
 
 import (
@@ -20,12 +19,10 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/google/go-github/v90/github"
-
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/internal/bounded"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 )
 
@@ -38,46 +35,201 @@ type Request struct {
 	// Inputs are the workflow_dispatch inputs, already rendered as strings.
 	Inputs map[string]string
 	// CorrelationInput, when set, names a workflow input that receives the
-	// attempt's key; the workflow's run-name must contain
+	// dispatch's key; the workflow's run-name must contain
 	// ${{ inputs.<CorrelationInput> }} so that the run's title carries it.
 	CorrelationInput string
+	// Timeout bounds the whole dispatch, counted from its intent: sending
+	// it (rate limits, an unreachable server) and then finding its run,
+	// counted again from the send. DefaultTimeout when zero.
+	Timeout time.Duration
 }
+
+// Defaults and limits of a dispatch.
+const (
+	// DefaultTimeout is the step reference's default timeout.
+	DefaultTimeout = 60 * time.Second
+	// DefaultSettle: GitHub creates a run a few seconds at most after
+	// accepting its dispatch. A run is attributed by listing only once
+	// this long has passed after the dispatch with no second run in the
+	// window; a run slower than this is outside the assumption.
+	DefaultSettle = 10 * time.Second
+	// DefaultPostTimeout bounds the dispatch request itself. It is longer
+	// than a step call's bound on purpose: an answer cut off by a short
+	// timeout is a lost answer, whose run can only be refused without a key.
+	DefaultPostTimeout = 30 * time.Second
+	// KeyLookback is how far back, before sending a keyed dispatch, runs
+	// are searched for one that already carries the key.
+	KeyLookback = time.Hour
+	// maxBackoff caps the pause between tries of a dispatch that provably
+	// never reached GitHub, and between failed listings.
+	maxBackoff = 30 * time.Second
+	// maxWorkflows bounds the workflows and refs a long-lived Dispatcher
+	// follows; only idle ones are ever forgotten.
+	maxWorkflows = 10000
+	// maxHosts bounds the API hosts remembered; forgetting one costs a 400
+	// on an old GHES at worst.
+	maxHosts = 1000
+)
 
 // Dispatcher sends dispatches and finds their runs. One Dispatcher should
-// serve a whole process: it remembers which attempts it recorded (only those
-// may be sent) and which runs its attempts took (no run is given twice). It
-// is safe for concurrent use.
+// serve a whole process: it remembers which dispatches it recorded (only
+// those may be sent), which runs its dispatches took (no run is given
+// twice), and which dispatches are still deciding their run. It is safe
+// for concurrent use.
 type Dispatcher struct {
-	// Logf, when set, receives progress messages for people; a logger in
-	// the call's context (ContextWithLogf) takes precedence.
-	Logf func(format string, args ...any)
-	// Settle is how long after a run's creation Find waits for a second run
-	// to show up in the same window before it takes the first as its own
-	// (attribution without run details or a key); DefaultSettle when zero.
+	// Clock is the time source; the system clock when nil.
+	Clock clock.Clock
+	// Settle overrides DefaultSettle when set.
 	Settle time.Duration
-	// HoldWindow is how long a dispatch whose answer was lost keeps other
-	// dispatches of its workflow and ref in this process from being sent
-	// while its run is looked for; DefaultHoldWindow when zero.
-	HoldWindow time.Duration
+	// PostTimeout overrides DefaultPostTimeout when set.
+	PostTimeout time.Duration
 
-	intents  intentMemory
-	mu       sync.Mutex
-	trackers map[string]*tracker
-	hosts    map[string]*hostState
+	intents intentMemory
+	mu      sync.Mutex
+	flows   map[string]*workflowRuns
+	hosts   map[string]*hostState
 }
 
-// DefaultSettle: GitHub creates runs a few seconds at most after accepting a
-// dispatch, in the order it accepted them; a run of another dispatcher that
-// was created within this long of the first candidate makes the attempt
-// ambiguous instead of wrongly attributed.
-const DefaultSettle = 5 * time.Second
+// ErrHeld is why a dispatch was not sent: an earlier dispatch of the same
+// workflow and ref in this process, without a key, is still deciding its
+// run, and a new run now could be either's. Nothing was sent.
+var ErrHeld = errors.New("an earlier dispatch of the same workflow and ref in this process is still looking for its run; nothing was sent")
+
+// Step is what an Advance call asks of its caller when the dispatch has not
+// ended: call again after Wait. Message says where the dispatch is.
+type Step struct {
+	Wait    time.Duration
+	Message string
+}
+
+// Record records the intent to dispatch req and returns its state, before
+// anything is sent: a caller that saves state saves it now. key is the
+// correlation key when req.CorrelationInput is set ("" for a fresh random
+// one); given says the caller chose it (it may be in use elsewhere) rather
+// than derived it uniquely.
+func (d *Dispatcher) Record(req Request, key string, given bool) *State {
+	s := &State{Version: StateVersion, Phase: PhaseRecorded, Attempt: RandomKey(), IntentAt: d.clock().Now()}
+	if req.CorrelationInput != "" {
+		s.Key, s.KeyGiven = key, given && key != ""
+		if s.Key == "" {
+			s.Key = RandomKey()
+		}
+	}
+	d.intents.put(s.Attempt, intentRecorded)
+	return s
+}
+
+// Advance does the next piece of a dispatch, at most one GitHub round trip
+// (two on an old server that refuses return_run_details), and moves s:
+//
+//   - recorded, with a key not yet looked up: looks for an earlier run
+//     carrying it (found: that is the run, nothing is sent);
+//   - recorded by this process: sends the dispatch, once;
+//   - recorded by another process (a restart): it may have been sent, so
+//     it is never sent again; its run is looked for;
+//   - sending or sent: lists the workflow's runs and attributes one.
+//
+// It returns the next Step while the dispatch goes on. When s is done it
+// returns a nil error for a run (s.Run) and the final error otherwise,
+// which says what may exist and where to look. A transient error means
+// nothing was sent and the dispatch's time is up: it may be retried whole.
+// A context that ends during a call leaves s as it stands, never failed.
+func (d *Dispatcher) Advance(ctx context.Context, c *ghclient.Client, req Request, s *State) (Step, error) {
+	req.Timeout = req.timeout()
+	if s.RunsPage == "" {
+		s.RunsPage = RunsPage(c, req.WorkflowFile)
+	}
+	switch {
+	case s.Done():
+		return Step{}, s.Err()
+	case s.MaySend() && !d.intents.recordedHere(s.Attempt):
+		s.Phase, s.Uncertainty = PhaseSending, Restarted
+		return Step{Message: fmt.Sprintf("the dispatch of %s recorded at %s was made by an earlier process, which may have sent it: looking for its run, not dispatching again", req.WorkflowFile, stamp(s.IntentAt))}, nil
+	case s.MaySend() && s.Key != "" && s.KeyCheckedAt.IsZero():
+		return d.checkKey(ctx, c, req, s)
+	case s.MaySend():
+		return d.send(ctx, c, req, s)
+	}
+	return d.find(ctx, c, req, s)
+}
+
+// Err is the error of a done state: nil for a run, the failure otherwise.
+func (s *State) Err() error {
+	if s.Phase != PhaseFailed {
+		return nil
+	}
+	return &Error{Message: s.Failure, MayExist: s.MayHaveSent()}
+}
+
+func (d *Dispatcher) clock() clock.Clock { return clock.Or(d.Clock) }
+
+func (d *Dispatcher) settle() time.Duration {
+	if d.Settle > 0 {
+		return d.Settle
+	}
+	return DefaultSettle
+}
+
+func (r Request) timeout() time.Duration {
+	if r.Timeout > 0 {
+		return r.Timeout
+	}
+	return DefaultTimeout
+}
+
+// flow is the workflowRuns of req's workflow and ref on c's repository,
+// or nil when this process already follows too many that are busy.
+func (d *Dispatcher) flow(c *ghclient.Client, req Request) *workflowRuns {
+	key := c.Repo.APIBaseURL + "|" + strings.ToLower(c.Repo.FullName()) + "|" + req.WorkflowFile + "|" + req.branch()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.flows == nil {
+		d.flows = map[string]*workflowRuns{}
+	}
+	if w, ok := d.flows[key]; ok {
+		return w
+	}
+	if len(d.flows) >= maxWorkflows {
+		now := d.clock().Now()
+		for k, w := range d.flows {
+			if w.idle(now) {
+				delete(d.flows, k)
+			}
+		}
+		if len(d.flows) >= maxWorkflows {
+			return nil
+		}
+	}
+	w := newWorkflowRuns(req.WorkflowFile, req.branch())
+	d.flows[key] = w
+	return w
+}
+
+// errBusy: forgetting a busy workflow would drop a hold or a claim.
+var errBusy = errors.New("this process is following too many dispatches that are still looking for their runs; nothing was sent")
+
+func (d *Dispatcher) host(apiBase string) *hostState {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.hosts == nil || len(d.hosts) >= maxHosts {
+		d.hosts = map[string]*hostState{}
+	}
+	h, ok := d.hosts[apiBase]
+	if !ok {
+		h = &hostState{clock: d.clock()}
+		d.hosts[apiBase] = h
+	}
+	return h
+}
 
 // hostState remembers what an API host does with return_run_details and how
 // its clock differs from this one.
 type hostState struct {
-	mu   sync.Mutex
-	mode detailsMode
-	skew time.Duration // server clock minus local clock, from Date headers
+	clock clock.Clock
+	mu    sync.Mutex
+	mode  detailsMode
+	skew  time.Duration // server clock minus local clock, from Date headers
+	known bool          // a Date has been seen
 }
 
 type detailsMode int
@@ -86,274 +238,6 @@ const (
 	modeUnknown detailsMode = iota
 	modeNoField             // refuses the field (GHES 3.20 and older)
 )
-
-// Send posts the dispatch of a, once. It refuses an attempt this
-// Dispatcher did not record or already sent (see CanSend). On return:
-//   - nil error: GitHub accepted it; a.Run is set when GitHub named the run,
-//     otherwise Find looks for it;
-//   - an error with a.MaybeSent false: the request provably had no effect
-//     (never left this process, or GitHub refused it); sending again is safe;
-//   - an error with a.MaybeSent true: GitHub may have acted; the error is
-//     final for sending, and Find looks for the run.
-//
-// The request is not interrupted by ctx's cancellation once it has started
-// to leave (its own timeout, callTimeout, bounds it): a dispatch stopped
-// halfway is the one outcome nobody can tell apart.
-func (d *Dispatcher) Send(ctx context.Context, c *ghclient.Client, req Request, a *Attempt) error {
-	if err := req.validate(a); err != nil {
-		return failure.Final(err)
-	}
-	t := d.tracker(c, req)
-	release, err := t.acquirePost(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	if !d.intents.swap(a.ID, intentRecorded, intentSending) {
-		return failure.Final(errors.New("this dispatch attempt was not recorded by this process, or was sent already: its run must be looked for, not dispatched again"))
-	}
-	host := d.host(c.Repo.APIBaseURL)
-	details, err := d.post(ctx, c, host, req, a, host.getMode() != modeNoField)
-	if err != nil && !a.MaybeSent && refusesRunDetails(err) {
-		// GHES 3.20 and older refuse the field with a 400 and do not
-		// dispatch; dispatching again without it is safe.
-		host.setMode(modeNoField)
-		d.logf(ctx, "%s does not support return_run_details; dispatching without it", c.Repo.Host)
-		details, err = d.post(ctx, c, host, req, a, false)
-	}
-	if a.MaybeSent {
-		d.intents.put(a.ID, intentSent)
-		t.bound(a, host) // still holding the right to send: nothing went out since
-	} else {
-		d.intents.put(a.ID, intentRecorded)
-	}
-	if err != nil {
-		if a.MaybeSent {
-			t.register(a, lost)
-			if a.Key == "" {
-				t.hold(a.ID, d.holdWindow()) // a keyed run is told apart by its key
-			}
-		}
-		return d.sendError(err, c, req, a)
-	}
-	if id := details.GetWorkflowRunID(); id > 0 {
-		res := &Result{RunID: id, RunURL: details.GetRunURL(), HTMLURL: details.GetHTMLURL(), Method: ByRunDetails}
-		if err := checkResultURLs(c, res); err != nil {
-			d.logf(ctx, "%v; using the URLs of run %d on %s", err, id, c.Repo.Host)
-			res.RunURL, res.HTMLURL = runURLs(c, id)
-		}
-		a.Run = res
-		t.claimed.Put(id, a.ID, maxClaims, claimAge)
-		return nil
-	}
-	t.register(a, accepted)
-	return nil
-}
-
-// callTimeout bounds the dispatch request when the caller's context has no
-// deadline of its own.
-const callTimeout = 30 * time.Second
-
-// post sends the request. It sets a.SentAt when the request starts to leave,
-// a.MaybeSent unless GitHub provably did not act, and a.NotBefore from the
-// answer's Date.
-func (d *Dispatcher) post(ctx context.Context, c *ghclient.Client, host *hostState, req Request, a *Attempt, runDetails bool) (*github.WorkflowDispatchRunDetails, error) {
-	body := github.CreateWorkflowDispatchEventRequest{Ref: req.Ref, Inputs: req.body(a)}
-	if runDetails {
-		body.ReturnRunDetails = github.Ptr(true)
-	}
-	// Not cancelled by ctx, bounded by its deadline or callTimeout.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeLeft(ctx, callTimeout))
-	defer cancel()
-	var wrote atomic.Bool
-	pctx = ghclient.WithSentFlag(pctx, &wrote)
-	sent := time.Now()
-	a.SentAt = sent
-	details, resp, err := c.Actions.CreateWorkflowDispatchEventByFileName(pctx,
-		url.PathEscape(c.Repo.Owner), url.PathEscape(c.Repo.Name), url.PathEscape(req.WorkflowFile), body)
-	if resp != nil {
-		host.observe(resp.Response)
-	}
-	if err == nil || (wrote.Load() && !refused(err)) {
-		a.MaybeSent = true
-	}
-	if resp != nil && a.MaybeSent && a.NotBefore.IsZero() {
-		// The Date was stamped after GitHub received the request.
-		if date, ok := dateOf(resp.Response); ok {
-			a.NotBefore = windowStart(sent, date)
-		}
-	}
-	return details, err
-}
-
-// refused reports an answer in which GitHub refused the request without
-// acting on it: a 4xx error or a rate limit.
-func refused(err error) bool {
-	if ghclient.RateLimited(err) {
-		return true
-	}
-	code := ghclient.StatusCode(err)
-	return code >= 400 && code < 500
-}
-
-// sendError explains a failed send. After a possible effect the error says
-// what may exist and where to look; before, it keeps its class (a rate
-// limit or a connection never made is transient).
-func (d *Dispatcher) sendError(err error, c *ghclient.Client, req Request, a *Attempt) error {
-	action := fmt.Sprintf("dispatching workflow %s on %s in %s", req.WorkflowFile, req.Ref, c.Repo.FullName())
-	if a.MaybeSent {
-		return failure.Final(fmt.Errorf("%s: %s; GitHub may have started a run: looking for it, not dispatching again", action, ghclient.Describe(err)))
-	}
-	if ghclient.NotSent(err) {
-		return failure.Transient(fmt.Errorf("%s: %s; nothing was sent", action, ghclient.Describe(err)))
-	}
-	return ghclient.Classify(err, action, ghclient.Hints{
-		NotFound:      notFoundHint(c, req.WorkflowFile),
-		Unprocessable: unprocessableHint(err, req),
-		Forbidden:     "the credentials need the actions:write permission (fine-grained token or GitHub App) or the repo scope (classic token)",
-	})
-}
-
-func (r Request) validate(a *Attempt) error {
-	switch {
-	case r.WorkflowFile == "" || strings.ContainsAny(r.WorkflowFile, "/\\?#%") || strings.Contains(r.WorkflowFile, ".."):
-		return fmt.Errorf("dispatch request: workflow file %q must be a file name without path characters", r.WorkflowFile)
-	case r.Ref == "":
-		return errors.New("dispatch request: a ref is required")
-	case r.CorrelationInput != "" && a.Key == "":
-		return errors.New("dispatch request: a correlation input needs an attempt with a key")
-	case r.CorrelationInput != "" && r.Inputs[r.CorrelationInput] != "":
-		return fmt.Errorf("dispatch request: input %q is set by the correlation key; remove it from the inputs", r.CorrelationInput)
-	}
-	return nil
-}
-
-// body is the inputs object sent, with the correlation key added.
-func (r Request) body(a *Attempt) map[string]any {
-	if len(r.Inputs) == 0 && r.CorrelationInput == "" {
-		return nil
-	}
-	in := make(map[string]any, len(r.Inputs)+1)
-	for k, v := range r.Inputs {
-		in[k] = v
-	}
-	if r.CorrelationInput != "" {
-		in[r.CorrelationInput] = a.Key
-	}
-	return in
-}
-
-// branch is the ref as run listings name it.
-func (r Request) branch() string {
-	return strings.TrimPrefix(strings.TrimPrefix(r.Ref, "refs/heads/"), "refs/tags/")
-}
-
-// notFoundHint explains a 404 from the workflow's endpoints.
-func notFoundHint(c *ghclient.Client, workflowFile string) string {
-	return fmt.Sprintf("check that .github/workflows/%s exists in %s and that the credentials can see the repository (a token without access gets 404, not 403)",
-		workflowFile, c.Repo.WebURL())
-}
-
-// refusesRunDetails recognises an older server refusing return_run_details
-// ("return_run_details is not a permitted key").
-func refusesRunDetails(err error) bool {
-	code := ghclient.StatusCode(err)
-	return (code == http.StatusBadRequest || code == http.StatusUnprocessableEntity) &&
-		strings.Contains(ghclient.ErrorMessage(err), "return_run_details")
-}
-
-func unprocessableHint(err error, req Request) string {
-	msg := ghclient.ErrorMessage(err)
-	switch {
-	case strings.Contains(msg, "workflow_dispatch"):
-		return fmt.Sprintf("the workflow file at ref %q has no 'on: workflow_dispatch' trigger; check the ref, or add the trigger on that branch", req.Ref)
-	case strings.Contains(msg, "Unexpected inputs") && req.CorrelationInput != "":
-		return fmt.Sprintf("the workflow does not declare these inputs under on.workflow_dispatch.inputs at that ref; declare them (correlationInput %q must be a declared input too) or remove them from the step", req.CorrelationInput)
-	case strings.Contains(msg, "Unexpected inputs"):
-		return "the workflow does not declare these inputs under on.workflow_dispatch.inputs at that ref; remove them from the step or declare them"
-	case strings.Contains(msg, "No ref found"):
-		return fmt.Sprintf("no branch or tag %q exists in the repository", req.Ref)
-	}
-	return ""
-}
-
-// checkResultURLs refuses run URLs that point away from the repository's
-// hosts: text from the server is shown to people and passed to later steps.
-func checkResultURLs(c *ghclient.Client, res *Result) error {
-	ok := func(u, base string) bool { return u == "" || ghclient.UnderBase(u, base) }
-	if !ok(res.RunURL, c.Repo.APIBaseURL) || !ok(res.HTMLURL, c.Repo.WebURL()) {
-		return fmt.Errorf("the dispatch answer named run URLs outside %s", c.Repo.Host)
-	}
-	return nil
-}
-
-// runURLs are the API and web URLs of run id in the client's repository.
-func runURLs(c *ghclient.Client, id int64) (api, web string) {
-	return fmt.Sprintf("%srepos/%s/actions/runs/%d", c.Repo.APIBaseURL, c.Repo.FullName(), id),
-		fmt.Sprintf("%s/actions/runs/%d", c.Repo.WebURL(), id)
-}
-
-// RunsPage is the web page listing the workflow's runs: where a person looks
-// for a run whose dispatch outcome is unknown.
-func RunsPage(c *ghclient.Client, workflowFile string) string {
-	return fmt.Sprintf("%s/actions/workflows/%s", c.Repo.WebURL(), url.PathEscape(workflowFile))
-}
-
-func (d *Dispatcher) host(apiBase string) *hostState {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.hosts == nil {
-		d.hosts = map[string]*hostState{}
-	}
-	h, ok := d.hosts[apiBase]
-	if !ok {
-		if len(d.hosts) >= maxHosts {
-			d.hosts = map[string]*hostState{}
-		}
-		h = &hostState{}
-		d.hosts[apiBase] = h
-	}
-	return h
-}
-
-// maxHosts and maxTrackers bound what a long-lived Dispatcher remembers;
-// past them it starts afresh, which costs a 400 on an old GHES at worst.
-const (
-	maxHosts    = 1000
-	maxTrackers = 10000
-)
-
-type logfKey struct{}
-
-// ContextWithLogf returns a context whose calls log through logf: a Kargo
-// step passes its promotion's logger this way.
-func ContextWithLogf(ctx context.Context, logf func(format string, args ...any)) context.Context {
-	return context.WithValue(ctx, logfKey{}, logf)
-}
-
-func (d *Dispatcher) logf(ctx context.Context, format string, args ...any) {
-	if f, ok := ctx.Value(logfKey{}).(func(string, ...any)); ok && f != nil {
-		f(format, args...)
-		return
-	}
-	if d.Logf != nil {
-		d.Logf(format, args...)
-	}
-}
-
-func (d *Dispatcher) holdWindow() time.Duration {
-	if d.HoldWindow > 0 {
-		return d.HoldWindow
-	}
-	return DefaultHoldWindow
-}
-
-func (d *Dispatcher) settle() time.Duration {
-	if d.Settle > 0 {
-		return d.Settle
-	}
-	return DefaultSettle
-}
 
 func (h *hostState) getMode() detailsMode {
 	h.mu.Lock()
@@ -371,16 +255,17 @@ func (h *hostState) setMode(m detailsMode) {
 func (h *hostState) observe(resp *http.Response) {
 	if t, ok := dateOf(resp); ok {
 		h.mu.Lock()
-		h.skew = time.Until(t)
+		h.skew, h.known = t.Sub(h.clock.Now()), true
 		h.mu.Unlock()
 	}
 }
 
-// now is the server's current time as far as this process can tell.
-func (h *hostState) now() time.Time {
+// serverTime converts a local time to the server's clock, as far as this
+// process can tell (ok is false before any Date was seen).
+func (h *hostState) serverTime(local time.Time) (t time.Time, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return time.Now().Add(h.skew)
+	return local.Add(h.skew), h.known
 }
 
 func dateOf(resp *http.Response) (time.Time, bool) {
@@ -391,13 +276,60 @@ func dateOf(resp *http.Response) (time.Time, bool) {
 	return t, err == nil
 }
 
-// timeLeft is ctx's remaining time, or def when it has no deadline.
-func timeLeft(ctx context.Context, def time.Duration) time.Duration {
-	if dl, ok := ctx.Deadline(); ok {
-		if left := time.Until(dl); left > 0 {
-			return left
-		}
-		return time.Millisecond
-	}
-	return def
+// windowStart is, on the server's clock, a time before a dispatch sent at
+// sent (local clock) reached GitHub, given a Date the server stamped after
+// receiving it and now (local clock): the Date less the time since
+// sending, in whole seconds as created_at has them.
+func windowStart(sent, date, now time.Time) time.Time {
+	return date.Add(-now.Sub(sent)).Truncate(time.Second)
+}
+
+// intent states kept in memory.
+const (
+	intentRecorded = 1 + iota
+	intentSending
+	intentSent
+)
+
+// intentMemory remembers the dispatches this process recorded, bounded in
+// size and age: an intent forgotten is no longer sendable, which is the
+// safe side (its run is looked for as after a restart).
+type intentMemory struct {
+	m bounded.Map[string, int]
+}
+
+const (
+	maxIntents   = 10000
+	maxIntentAge = time.Hour
+)
+
+func (m *intentMemory) put(id string, state int) { m.m.Put(id, state, maxIntents, maxIntentAge) }
+
+func (m *intentMemory) recordedHere(id string) bool {
+	v, _ := m.m.Get(id, maxIntentAge)
+	return v == intentRecorded
+}
+
+// swap sets id to next if it is in state from.
+func (m *intentMemory) swap(id string, from, next int) bool {
+	return m.m.Update(id, maxIntentAge, func(v int) (int, bool) { return next, v == from })
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// branch is the ref as run listings name it.
+func (r Request) branch() string {
+	return strings.TrimPrefix(strings.TrimPrefix(r.Ref, "refs/heads/"), "refs/tags/")
+}
+
+// RunsPage is the web page listing the workflow's runs: where a person looks
+// for a run whose dispatch outcome is unknown.
+func RunsPage(c *ghclient.Client, workflowFile string) string {
+	return fmt.Sprintf("%s/actions/workflows/%s", c.Repo.WebURL(), url.PathEscape(workflowFile))
+}
+
+// runURLs are the API and web URLs of run id in the client's repository.
+func runURLs(c *ghclient.Client, id int64) (api, web string) {
+	return fmt.Sprintf("%srepos/%s/actions/runs/%d", c.Repo.APIBaseURL, c.Repo.FullName(), id),
+		fmt.Sprintf("%s/actions/runs/%d", c.Repo.WebURL(), id)
 }

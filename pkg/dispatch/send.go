@@ -1,0 +1,251 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-github/v90/github"
+
+	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+)
+
+// checkKey looks, before a keyed dispatch is sent, for a run that already
+// carries its key: the same key is the same dispatch.
+func (d *Dispatcher) checkKey(ctx context.Context, c *ghclient.Client, req Request, s *State) (Step, error) {
+	w := d.flow(c, req)
+	if w == nil {
+		return d.notSent(req, s, failure.Transient(errBusy))
+	}
+	host := d.host(c.Repo.APIBaseURL)
+	now := d.clock().Now()
+	server, _ := host.serverTime(now)
+	floor := server.Add(-KeyLookback)
+	if err := w.refresh(ctx, c, host, floor, now); err != nil {
+		return d.notSent(req, s, err)
+	}
+	l, complete := w.listing(floor)
+	v := PriorRun(s.Key, l.Runs)
+	switch {
+	case v.Refused:
+		return d.fail(s, &AmbiguousError{Workflow: req.WorkflowFile, Candidates: d.results(c, v.Candidates), RunsPage: s.RunsPage, Reason: v.Reason, Key: s.Key, Before: true})
+	case v.Run > 0:
+		w.take(v.Run, s.Attempt, now)
+		d.found(c, s, v.Run, v.Method)
+		return Step{}, nil
+	case !complete:
+		return d.fail(s, fmt.Errorf("cannot check that no run already carries key %s: the runs of %s on %s in the last %s are more than one listing holds; nothing was dispatched: check %s",
+			s.Key, req.WorkflowFile, req.Ref, KeyLookback, s.RunsPage))
+	}
+	s.KeyCheckedAt = l.ServerNow
+	if s.KeyCheckedAt.IsZero() {
+		s.KeyCheckedAt = server
+	}
+	return Step{Message: fmt.Sprintf("no run of %s carries key %s yet; dispatching", req.WorkflowFile, s.Key)}, nil
+}
+
+// send posts the dispatch, once.
+func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, req Request, s *State) (Step, error) {
+	if err := req.validate(s); err != nil {
+		return d.fail(s, err)
+	}
+	w := d.flow(c, req)
+	if w == nil {
+		return d.notSent(req, s, failure.Transient(errBusy))
+	}
+	release, err := w.acquire(ctx, s.Key != "", d.clock().Now())
+	if err != nil {
+		return d.notSent(req, s, err)
+	}
+	defer release()
+	if !d.intents.swap(s.Attempt, intentRecorded, intentSending) {
+		s.Phase, s.Uncertainty = PhaseSending, Restarted
+		return Step{Message: "this dispatch was sent by another call already: looking for its run"}, nil
+	}
+	host := d.host(c.Repo.APIBaseURL)
+	details, wrote, err := d.post(ctx, c, host, req, s, host.getMode() != modeNoField)
+	if err != nil && refusesRunDetails(err) {
+		// GHES 3.20 and older refuse the field with a 400 and do not
+		// dispatch; dispatching again without it is safe.
+		host.setMode(modeNoField)
+		details, wrote, err = d.post(ctx, c, host, req, s, false)
+	}
+	maybe := err == nil || (wrote && !refused(err))
+	if !maybe {
+		d.intents.put(s.Attempt, intentRecorded)
+		s.SentAt = time.Time{}
+		return d.notSent(req, s, d.sendError(err, c, req))
+	}
+	d.intents.put(s.Attempt, intentSent)
+	if id := details.GetWorkflowRunID(); err == nil && id > 0 {
+		w.take(id, s.Attempt, d.clock().Now())
+		d.found(c, s, id, ByRunDetails)
+		if !checkResultURLs(c, details.GetRunURL(), details.GetHTMLURL()) {
+			return Step{Message: fmt.Sprintf("the dispatch answer named run URLs outside %s; using the URLs of run %d there", c.Repo.Host, id)}, nil
+		}
+		return Step{}, nil
+	}
+	if s.Key == "" {
+		// Until this dispatch decides its run, a new run of the workflow
+		// and ref could be its: no other dispatch without a key goes out.
+		w.hold(s.Attempt, d.clock().Now().Add(d.settle()+wholeSecond+readLag+time.Second))
+	}
+	if err != nil {
+		s.Phase, s.Uncertainty = PhaseSending, LostAnswer
+		return Step{Wait: FindInterval(0), Message: fmt.Sprintf("the answer to the dispatch of %s was lost (%s); GitHub may have started a run: looking for it, not dispatching again", req.WorkflowFile, ghclient.Describe(err))}, nil
+	}
+	s.Phase = PhaseSent
+	return Step{Wait: FindInterval(0), Message: fmt.Sprintf("GitHub accepted the dispatch of %s on %s without naming the run; looking for it (up to %s)", req.WorkflowFile, req.Ref, req.Timeout)}, nil
+}
+
+// post sends the request. It sets s.SentAt when the request starts to
+// leave and, from the answer's Date, s.NotBefore. wrote reports whether any
+// of the request reached a connection.
+//
+// The request is not cancelled by ctx (a dispatch stopped halfway is the
+// one outcome nobody can tell apart); DefaultPostTimeout bounds it.
+func (d *Dispatcher) post(ctx context.Context, c *ghclient.Client, host *hostState, req Request, s *State, runDetails bool) (*github.WorkflowDispatchRunDetails, bool, error) {
+	body := github.CreateWorkflowDispatchEventRequest{Ref: req.Ref, Inputs: req.body(s)}
+	if runDetails {
+		body.ReturnRunDetails = github.Ptr(true)
+	}
+	timeout := d.PostTimeout
+	if timeout <= 0 {
+		timeout = DefaultPostTimeout
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	var wrote atomic.Bool
+	pctx = ghclient.WithSentFlag(pctx, &wrote)
+	s.SentAt = d.clock().Now()
+	details, resp, err := c.Actions.CreateWorkflowDispatchEventByFileName(pctx,
+		url.PathEscape(c.Repo.Owner), url.PathEscape(c.Repo.Name), url.PathEscape(req.WorkflowFile), body)
+	if resp != nil {
+		host.observe(resp.Response)
+		// The Date was stamped after GitHub received the request.
+		if date, ok := dateOf(resp.Response); ok {
+			s.NotBefore = windowStart(s.SentAt, date, d.clock().Now())
+		}
+	}
+	return details, wrote.Load() || err == nil, err
+}
+
+// notSent handles a try that provably sent nothing: a final refusal ends
+// the dispatch; otherwise it is tried again, backed off, while its time
+// lasts, and past that the error is transient (retrying whole is safe).
+func (d *Dispatcher) notSent(req Request, s *State, err error) (Step, error) {
+	if failure.IsFinal(err) && !ghclient.RateLimited(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return d.fail(s, err)
+	}
+	s.SendFailures++
+	wait, limited := ghclient.RetryAfter(err)
+	if !limited {
+		wait = backoff(s.SendFailures)
+	}
+	if d.clock().Now().Add(wait).After(s.IntentAt.Add(req.Timeout)) {
+		return Step{}, failure.Transient(fmt.Errorf("%w; nothing was dispatched, so retrying is safe", err))
+	}
+	return Step{Wait: wait, Message: fmt.Sprintf("%v; nothing was dispatched; trying again in %s", err, wait.Round(time.Second))}, nil
+}
+
+// backoff is the pause after the n-th failed try: 1 s, 2 s, 4 s … up to
+// maxBackoff.
+func backoff(n int) time.Duration {
+	return min(time.Second<<min(max(n-1, 0), 5), maxBackoff)
+}
+
+// refused reports an answer in which GitHub refused the request without
+// acting on it: a 4xx error or a rate limit.
+func refused(err error) bool {
+	if ghclient.RateLimited(err) {
+		return true
+	}
+	code := ghclient.StatusCode(err)
+	return code >= 400 && code < 500
+}
+
+// sendError explains a dispatch GitHub refused or that never left; it keeps
+// its class (a rate limit or a connection never made is transient).
+func (d *Dispatcher) sendError(err error, c *ghclient.Client, req Request) error {
+	action := fmt.Sprintf("dispatching workflow %s on %s in %s", req.WorkflowFile, req.Ref, c.Repo.FullName())
+	if ghclient.NotSent(err) {
+		return failure.Transient(fmt.Errorf("%s: %s; nothing was sent", action, ghclient.Describe(err)))
+	}
+	return ghclient.Classify(err, action, ghclient.Hints{
+		NotFound:      notFoundHint(c, req.WorkflowFile),
+		Unprocessable: unprocessableHint(err, req),
+		Forbidden:     "the credentials need the actions:write permission (fine-grained token or GitHub App) or the repo scope (classic token)",
+	})
+}
+
+func (r Request) validate(s *State) error {
+	switch {
+	case r.WorkflowFile == "" || strings.ContainsAny(r.WorkflowFile, "/\\?#%") || strings.Contains(r.WorkflowFile, ".."):
+		return fmt.Errorf("dispatch request: workflow file %q must be a file name without path characters", r.WorkflowFile)
+	case r.Ref == "":
+		return errors.New("dispatch request: a ref is required")
+	case r.CorrelationInput != "" && s.Key == "":
+		return errors.New("dispatch request: a correlation input needs a key")
+	case r.CorrelationInput != "" && r.Inputs[r.CorrelationInput] != "":
+		return fmt.Errorf("dispatch request: input %q is set by the correlation key; remove it from the inputs", r.CorrelationInput)
+	}
+	return nil
+}
+
+// body is the inputs object sent, with the correlation key added.
+func (r Request) body(s *State) map[string]any {
+	if len(r.Inputs) == 0 && r.CorrelationInput == "" {
+		return nil
+	}
+	in := make(map[string]any, len(r.Inputs)+1)
+	for k, v := range r.Inputs {
+		in[k] = v
+	}
+	if r.CorrelationInput != "" {
+		in[r.CorrelationInput] = s.Key
+	}
+	return in
+}
+
+// notFoundHint explains a 404 from the workflow's endpoints.
+func notFoundHint(c *ghclient.Client, workflowFile string) string {
+	return fmt.Sprintf("check that .github/workflows/%s exists in %s and that the credentials can see the repository (a token without access gets 404, not 403)",
+		workflowFile, c.Repo.WebURL())
+}
+
+// refusesRunDetails recognises an older server refusing return_run_details
+// ("return_run_details is not a permitted key").
+func refusesRunDetails(err error) bool {
+	code := ghclient.StatusCode(err)
+	return (code == http.StatusBadRequest || code == http.StatusUnprocessableEntity) &&
+		strings.Contains(ghclient.ErrorMessage(err), "return_run_details")
+}
+
+func unprocessableHint(err error, req Request) string {
+	msg := ghclient.ErrorMessage(err)
+	switch {
+	case strings.Contains(msg, "workflow_dispatch"):
+		return fmt.Sprintf("the workflow file at ref %q has no 'on: workflow_dispatch' trigger; check the ref, or add the trigger on that branch", req.Ref)
+	case strings.Contains(msg, "Unexpected inputs") && req.CorrelationInput != "":
+		return fmt.Sprintf("the workflow does not declare these inputs under on.workflow_dispatch.inputs at that ref; declare them (correlationInput %q must be a declared input too) or remove them from the step", req.CorrelationInput)
+	case strings.Contains(msg, "Unexpected inputs"):
+		return "the workflow does not declare these inputs under on.workflow_dispatch.inputs at that ref; remove them from the step or declare them"
+	case strings.Contains(msg, "No ref found"):
+		return fmt.Sprintf("no branch or tag %q exists in the repository", req.Ref)
+	}
+	return ""
+}
+
+// checkResultURLs reports whether run URLs from an answer are on the
+// repository's hosts: text from the server is shown to people and passed
+// to later steps, so URLs elsewhere are replaced by ones built here.
+func checkResultURLs(c *ghclient.Client, runURL, htmlURL string) bool {
+	ok := func(u, base string) bool { return u == "" || ghclient.UnderBase(u, base) }
+	return ok(runURL, c.Repo.APIBaseURL) && ok(htmlURL, c.Repo.WebURL())
+}
