@@ -32,14 +32,15 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 		}
 	}
 	host := d.host(c.Repo.APIBaseURL)
-	err := w.refresh(ctx, c, host, d.floor(host, s), now)
+	floor := d.floor(host, s)
+	err := w.refresh(ctx, c, host, floor, now)
 	if err != nil {
 		if code := ghclient.StatusCode(err); code >= 400 && code < 500 && code != http.StatusTooManyRequests && !ghclient.RateLimited(err) {
 			return d.fail(s, fmt.Errorf("the run cannot be looked up: %w; %s", err, mayExist(req, s)))
 		}
 		return d.again(req, s, err)
 	}
-	l, complete := w.listing(d.floor(host, s))
+	l, complete := w.listing(floor)
 	if s.NotBefore.IsZero() {
 		s.NotBefore = d.notBefore(host, s, l)
 	}

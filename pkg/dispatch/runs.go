@@ -111,7 +111,7 @@ func (w *workflowRuns) acquire(ctx context.Context, keyed bool, now time.Time) (
 	w.expire(now)
 	if !keyed && len(w.holds) > 0 {
 		<-w.post
-		return nil, failure.TransientUntil(ErrHeld, now.Add(time.Second))
+		return nil, failure.Transient(ErrHeld)
 	}
 	return func() { <-w.post }, nil
 }

@@ -145,14 +145,25 @@ func (d *Dispatcher) notSent(req Request, s *State, err error) (Step, error) {
 	}
 	s.SendFailures++
 	wait, limited := ghclient.RetryAfter(err)
-	if !limited {
+	switch {
+	case errors.Is(err, ErrHeld):
+		wait = heldRetry
+	case !limited:
 		wait = backoff(s.SendFailures)
 	}
-	if d.clock().Now().Add(wait).After(s.IntentAt.Add(req.Timeout)) {
-		return Step{}, failure.Transient(fmt.Errorf("%w; nothing was dispatched, so retrying is safe", err))
+	if now := d.clock().Now(); now.Add(wait).After(s.IntentAt.Add(req.Timeout)) {
+		err = fmt.Errorf("%w; nothing was dispatched, so retrying is safe", err)
+		if limited {
+			return Step{}, failure.TransientUntil(err, now.Add(wait))
+		}
+		return Step{}, failure.Transient(err)
 	}
 	return Step{Wait: wait, Message: fmt.Sprintf("%v; nothing was dispatched; trying again in %s", err, wait.Round(time.Second))}, nil
 }
+
+// heldRetry is the pause of a dispatch held back by an earlier one of the
+// same workflow and ref in this process.
+const heldRetry = time.Second
 
 // backoff is the pause after the n-th failed try: 1 s, 2 s, 4 s … up to
 // maxBackoff.
