@@ -32,14 +32,6 @@ func (r *Runner) Dispatch(ctx context.Context, sc *Context) (Result, error) {
 	if res, ok := earlierRun(prev); ok {
 		return res, nil
 	}
-	var st *dispatch.State
-	if len(prev) > 0 {
-		s, err := dispatch.Decode(prev[outDispatch])
-		if err != nil {
-			return failed(err, prev) // kept as it was, for whoever looks
-		}
-		st = s
-	}
 	cfg, err := config.ParseDispatch(sc.Config, r.URLOptions)
 	if err != nil {
 		return failed(err, prev)
@@ -47,6 +39,18 @@ func (r *Runner) Dispatch(ctx context.Context, sc *Context) (Result, error) {
 	t, err := r.target(ctx, sc, cfg.Repo, cfg.RepoURL, cfg.Legacy, cfg.InsecureSkipTLSVerify)
 	if err != nil {
 		return errored(err, prev)
+	}
+	var st *dispatch.State
+	if len(prev) > 0 {
+		s, err := dispatch.Decode(prev[outDispatch])
+		var se *dispatch.StateError
+		if errors.As(err, &se) {
+			if se.RunsPage == "" {
+				se.RunsPage = dispatch.RunsPage(t.client, cfg.WorkflowFile)
+			}
+			return failed(se, prev) // kept as it was, for whoever looks
+		}
+		st = s
 	}
 	d := &dispatchCall{r: r, sc: sc, cfg: cfg, t: t, req: dispatch.Request{
 		WorkflowFile: cfg.WorkflowFile, Ref: cfg.Ref, Inputs: cfg.Inputs, CorrelationInput: cfg.CorrelationInput, Timeout: cfg.Timeout,

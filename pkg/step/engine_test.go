@@ -11,6 +11,7 @@ import (
 
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/internal/simtest"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/wait"
@@ -29,6 +30,7 @@ type promotion struct {
 	calls   int
 	maxReqs int // the most GitHub requests one call made
 	sim     *ghsim.Server
+	ctx     context.Context // nil: context.Background()
 }
 
 func (p *promotion) context(cfg map[string]any) *Context {
@@ -55,7 +57,11 @@ func (p *promotion) load() map[string]any {
 func (p *promotion) call(r *Runner, run func(*Runner) func(context.Context, *Context) (Result, error), cfg map[string]any, save bool) (Result, error) {
 	p.t.Helper()
 	before := p.sim.Stats().Requests
-	res, err := run(r)(context.Background(), p.context(cfg))
+	ctx := p.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	res, err := run(r)(ctx, p.context(cfg))
 	if n := p.sim.Stats().Requests - before; n > p.maxReqs {
 		p.maxReqs = n
 	}
@@ -77,27 +83,49 @@ func (p *promotion) until(r *Runner, run func(*Runner) func(context.Context, *Co
 		if err != nil || res.Status != StatusRunning {
 			return res, err
 		}
-		if res.RetryAfter == nil {
-			p.t.Fatalf("Running without RetryAfter: %+v", res)
+		next := kargoDefaultRequeue // Kargo's interval for a Running step without RetryAfter
+		if res.RetryAfter != nil {
+			next = *res.RetryAfter
 		}
-		time.Sleep(min(*res.RetryAfter, 250*time.Millisecond))
+		pause(r, next)
 	}
 	p.t.Fatal("the step never stopped Running")
 	return Result{}, nil
 }
 
+// kargoDefaultRequeue stands for the interval at which Kargo calls a
+// Running step that named no RetryAfter.
+const kargoDefaultRequeue = 10 * time.Second
+
 func dispatchStep(r *Runner) func(context.Context, *Context) (Result, error) { return r.Dispatch }
 func waitStep(r *Runner) func(context.Context, *Context) (Result, error)     { return r.Wait }
 
+// pause lets time pass between two calls: on the Runner's fake clock when
+// it has one (shared with the simulator), else for real, shortened.
+func pause(r *Runner, d time.Duration) {
+	if f, ok := r.Dispatcher.Clock.(*clock.Fake); ok {
+		f.Advance(d)
+		return
+	}
+	time.Sleep(min(d, 250*time.Millisecond))
+}
+
+// engineSim starts a simulator on a fake clock that every Runner it makes
+// shares, so that a promotion's minutes take milliseconds.
 func engineSim(t *testing.T, opts ghsim.Options) (*ghsim.Server, func() *Runner) {
 	t.Helper()
+	fake := clock.NewFake(time.Now().Truncate(time.Second))
+	if opts.Clock == nil {
+		opts.Clock = fake
+	}
+	clk := opts.Clock
 	sim, pool := simtest.Start(t, opts)
 	repo := sim.AddRepo("example", "test")
 	sim.AddWorkflow(repo, ghsim.Workflow{File: "test.yaml", Inputs: []string{"greeting", "dispatch_key"}, RunName: "Test ${{ inputs.dispatch_key }}"})
 	sim.AddToken(tok, "octocat", false)
 	// Each Runner is a controller process: its own dispatch memory.
 	return sim, func() *Runner {
-		return &Runner{Clients: pool, Dispatcher: &dispatch.Dispatcher{Settle: 300 * time.Millisecond}, Checker: &wait.Checker{}}
+		return &Runner{Clients: pool, Dispatcher: &dispatch.Dispatcher{Clock: clk}, Checker: &wait.Checker{}, Clock: clk}
 	}
 }
 
@@ -146,12 +174,14 @@ func TestDispatchStepInKargoTakesOneRoundTripPerCall(t *testing.T) {
 }
 
 // A controller killed after the dispatch left and before its result was
-// saved: the restarted controller never sends it again and reports the run
-// the dead one created.
+// saved: the restarted controller never sends it again. With a key it
+// reports the run the dead one created; without one it cannot tell that
+// run from another dispatcher's, so it refuses, naming it.
 func TestDispatchStepKilledBetweenPostAndSave(t *testing.T) {
 	for _, answer := range []ghsim.DispatchAnswer{ghsim.AnswerRunDetails, ghsim.AnswerNoContent} {
 		for _, cfg := range []map[string]any{dispatchCfg, withKey(dispatchCfg)} {
-			t.Run(fmt.Sprintf("answer %d key %v", answer, cfg["correlationInput"] != nil), func(t *testing.T) {
+			keyed := cfg["correlationInput"] != nil
+			t.Run(fmt.Sprintf("answer %d key %v", answer, keyed), func(t *testing.T) {
 				sim, newRunner := engineSim(t, ghsim.Options{Answer: answer, RunDelay: 100 * time.Millisecond})
 				p := &promotion{t: t, name: "promo-kill", alias: "dispatch", sim: sim}
 				dead := newRunner()
@@ -163,15 +193,86 @@ func TestDispatchStepKilledBetweenPostAndSave(t *testing.T) {
 					t.Fatal(err)
 				}
 				res, err := p.until(newRunner(), dispatchStep, cfg)
-				if err != nil || res.Status != StatusSucceeded {
-					t.Fatalf("%+v, %v", res, err)
-				}
 				runs := sim.Runs(sim.Repo("example", "test"))
-				if len(runs) != 1 || runs[0].ID != res.Output["runID"] {
-					t.Fatalf("runs %+v, reported %v: want exactly one, reported", runs, res.Output["runID"])
+				if len(runs) != 1 {
+					t.Fatalf("runs %+v: want exactly one", runs)
+				}
+				if keyed {
+					if err != nil || res.Status != StatusSucceeded || runs[0].ID != res.Output["runID"] {
+						t.Fatalf("%+v, %v: want run %d reported", res, err, runs[0].ID)
+					}
+					return
+				}
+				if res.Status != StatusFailed || !failure.IsFinal(err) || !strings.Contains(res.Message, fmt.Sprint(runs[0].ID)) || !strings.Contains(res.Message, "restart") {
+					t.Fatalf("%+v, %v: want a refusal naming run %d", res, err, runs[0].ID)
 				}
 			})
 		}
+	}
+}
+
+// A saved state that cannot be read is a terminal error that names the
+// runs page, and nothing is sent.
+func TestDispatchStepWithCorruptedStateSendsNothing(t *testing.T) {
+	for name, saved := range map[string]any{
+		"an older encoding": map[string]any{"attempt": "abc", "maybeSent": true},
+		"a hand edit":       map[string]any{"version": 1, "phase": "sent"},
+		"not a state":       "sent",
+	} {
+		t.Run(name, func(t *testing.T) {
+			sim, newRunner := engineSim(t, ghsim.Options{Answer: ghsim.AnswerNoContent})
+			p := &promotion{t: t, name: "promo-corrupt", alias: "dispatch", sim: sim, saved: map[string]any{"dispatch": map[string]any{"dispatch": saved}}}
+			res, err := p.until(newRunner(), dispatchStep, dispatchCfg)
+			if res.Status != StatusFailed || !failure.IsFinal(err) || !strings.Contains(res.Message, "https://github.com/example/test/actions/workflows/test.yaml") ||
+				!strings.Contains(res.Message, "not dispatching again") {
+				t.Fatalf("%+v, %v", res, err)
+			}
+			if st := sim.Stats(); st.Requests != 0 {
+				t.Fatalf("%d requests for a state that cannot be read", st.Requests)
+			}
+		})
+	}
+}
+
+// A controller shutting down mid-call: the step is Running with its state
+// kept, never terminal, and the next call goes on.
+func TestDispatchStepCancelledMidCallKeepsItsState(t *testing.T) {
+	sim, newRunner := engineSim(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: time.Second})
+	r := newRunner()
+	p := &promotion{t: t, name: "promo-cancel", alias: "dispatch", sim: sim}
+	for i := 0; i < 3; i++ { // record, send, first look
+		if _, err := p.call(r, dispatchStep, dispatchCfg, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := p.saved["dispatch"]
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.ctx = ctx
+	res, err := p.call(r, dispatchStep, dispatchCfg, true)
+	if err != nil || res.Status != StatusRunning || !strings.Contains(res.Message, "state kept") {
+		t.Fatalf("cancelled: %+v, %v", res, err)
+	}
+	if got, want := res.Output["dispatch"].(map[string]any)["attempt"], before.(map[string]any)["dispatch"].(map[string]any)["attempt"]; got != want {
+		t.Fatalf("the state changed: %v, want %v", got, want)
+	}
+	p.ctx = nil
+	res, err = p.until(r, dispatchStep, dispatchCfg)
+	if err != nil || res.Status != StatusSucceeded || sim.Stats().Dispatches != 1 {
+		t.Fatalf("after the cancellation: %+v, %v", res, err)
+	}
+}
+
+// A dispatch answer slower than a step call's bound is still read: one
+// run, named by GitHub, never orphaned as a lost answer.
+func TestDispatchStepReadsASlowAnswer(t *testing.T) {
+	sim, newRunner := engineSim(t, ghsim.Options{Clock: clock.System{}, Answer: ghsim.AnswerRunDetails, RunDelay: 1500 * time.Millisecond})
+	r := newRunner()
+	r.CallTimeout = 500 * time.Millisecond
+	p := &promotion{t: t, name: "promo-slow", alias: "dispatch", sim: sim}
+	res, err := p.until(r, dispatchStep, dispatchCfg)
+	if err != nil || res.Status != StatusSucceeded || res.Output["attribution"] != "run-details" || sim.Stats().Dispatches != 1 {
+		t.Fatalf("%+v, %v, %+v", res, err, sim.Stats())
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/safetext"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
@@ -92,6 +93,8 @@ type Result struct {
 // and the memory of which dispatches this process recorded only work if the
 // same ones serve every call.
 type Runner struct {
+	// Clock is the time source of the step layer; the system clock when nil.
+	Clock      clock.Clock
 	Clients    *ghclient.Pool
 	Dispatcher *dispatch.Dispatcher
 	Checker    *wait.Checker

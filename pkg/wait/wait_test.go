@@ -42,11 +42,11 @@ func newFixture(t *testing.T, queued, running time.Duration) *fixture {
 // start dispatches a workflow that ends with conclusion and returns its run.
 func (f *fixture) start(t *testing.T, conclusion string) int64 {
 	t.Helper()
-	res, err := (&dispatch.Dispatcher{}).Dispatch(context.Background(), f.client, dispatch.Request{WorkflowFile: conclusion + ".yml", Ref: "main"}, "", 10*time.Second)
+	res, err := (&dispatch.Dispatcher{}).Dispatch(context.Background(), f.client, dispatch.Request{WorkflowFile: conclusion + ".yml", Ref: "main", Timeout: 10 * time.Second}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.RunID
+	return res.ID
 }
 
 func TestEveryConclusionWithExpectationMetUnmetAndUnset(t *testing.T) {
