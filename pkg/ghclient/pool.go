@@ -130,7 +130,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	if err != nil {
 		return nil, fmt.Errorf("API URL %q: %w", repo.APIBaseURL, err)
 	}
-	base := retryTransport{base: limitTransport{base: sentTransport{base: p.transport(insecure)}}}
+	base := retryTransport{base: limitTransport{base: sentTransport{base: writeOnceTransport{base: p.transport(insecure)}}}}
 	var tokens credentials.TokenSource = credentials.StaticToken(creds.Token)
 	if creds.App != nil {
 		tokens, err = p.appTokens(repo, creds, insecure, base)

@@ -6,9 +6,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,7 +35,8 @@ var tokenExchangePath = regexp.MustCompile(`/app/installations/\d+/access_tokens
 // cannot act twice on GitHub:
 //   - reads (GET, HEAD) and the token exchange, on 5xx answers and network
 //     errors, with exponential backoff and jitter;
-//   - any request that provably never left this machine (dial, DNS).
+//   - any request that provably never left this machine: a dial or DNS
+//     error, and not one header of it written (see traceWrites).
 //
 // Rate limits are not waited out here: the answer goes back to the caller,
 // whose error says how long to wait (RetryAfter), so that a step can return
@@ -59,6 +62,7 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			attempt = req.Clone(ctx)
 			attempt.Body = body
 		}
+		attempt, wrote := traceWrites(attempt)
 		resp, err := t.base.RoundTrip(attempt)
 		var wait time.Duration
 		switch {
@@ -66,7 +70,7 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		case err != nil && (errors.As(err, new(*RefusedAddressError)) || isCertificateError(err)):
 			return nil, err // configuration, not chance: retrying cannot help
-		case err != nil && (safe || NotSent(err)) && failures+1 < maxAttempts:
+		case err != nil && (safe || (NotSent(err) && !wrote.Load())) && failures+1 < maxAttempts:
 			failures++
 			wait = backoff(failures)
 		case err != nil:
@@ -91,6 +95,24 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		case <-timer.C:
 		}
 	}
+}
+
+// traceWrites returns req watched for its first header written to a
+// connection. A write failing with an error that looks like "never sent"
+// (a dial error) is repeated only if nothing of it was written: a transport
+// that wrote it, lost the connection and failed to dial a new one to send
+// it again reports the dial.
+func traceWrites(req *http.Request) (*http.Request, *atomic.Bool) {
+	wrote := new(atomic.Bool)
+	if isRead(req.Method) {
+		return req, wrote
+	}
+	mark := func() { wrote.Store(true) }
+	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteHeaderField: func(string, []string) { mark() },
+		WroteHeaders:     mark,
+	})
+	return req.WithContext(ctx), wrote
 }
 
 // backoff is the pause before retry n (1-based): exponential, capped, with
