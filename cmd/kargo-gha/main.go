@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -18,19 +19,59 @@ import (
 var version = ""
 
 func main() {
+	// A write to a closed stdout or stderr then fails with EPIPE instead of
+	// killing the process silently: a run already dispatched must still be
+	// named on stderr (or, that broken too, in the exit code).
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, cancel := context.WithCancelCause(context.Background())
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		cancel(cli.ErrInterrupted) // a second signal kills the process as usual
-		signal.Stop(sig)
-	}()
+	stopOnSignal(cancel)
 	v := buildVersion()
 	ghclient.SetVersion(v)
 	code := cli.Run(ctx, cli.NewFactory(v), os.Args[1:])
 	cancel(nil)
 	os.Exit(code)
+}
+
+// stopSignals end the command as an interrupt (exit 130). SIGHUP (the
+// terminal or session went away) and SIGQUIT (Ctrl-\) count too: dying of
+// them after the dispatch left, or with a goroutine dump, would not say
+// where to look for the run.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+
+// stopOnSignal cancels ctx, with a cause naming the signal, at the first
+// stop signal; the second one acts as by default and kills the process.
+func stopOnSignal(cancel context.CancelCauseFunc) {
+	var sigs []os.Signal
+	for _, s := range stopSignals {
+		// Notify would undo an inherited SIG_IGN (nohup, a background job).
+		if !signal.Ignored(s) {
+			sigs = append(sigs, s)
+		}
+	}
+	if len(sigs) == 0 {
+		return // Notify with no signals would catch them all
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	go func() {
+		s := <-ch
+		signal.Stop(ch)
+		cancel(fmt.Errorf("%w by %s", cli.ErrInterrupted, signalName(s)))
+	}()
+}
+
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	case syscall.SIGQUIT:
+		return "SIGQUIT"
+	}
+	return s.String()
 }
 
 // buildVersion is the -X version, else the module version go install

@@ -167,7 +167,7 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 	r := f.Runner.WithURLOptions(repourl.Options{AllowHTTP: o.AllowHTTP})
 	sc := &step.Context{
 		Alias: "dispatch", Config: raw, Credentials: look.git, LegacyCredentials: look.legacy,
-		CorrelationKey: o.CorrelationID, Logf: func(format string, args ...any) { progress(f, format, args...) },
+		CorrelationKey: o.CorrelationID, Logf: newLogPrinter(f).logf,
 	}
 	res, stopped, err := drive(ctx, r.Dispatch, sc, time.Second, nil)
 	if stopped {

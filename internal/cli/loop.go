@@ -8,13 +8,15 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/safetext"
 	"github.com/kargo-gha/kargo-gha/pkg/step"
 )
 
-// ErrInterrupted is the cause of a context ended by SIGINT or SIGTERM.
+// ErrInterrupted is (wrapped in) the cause of a context ended by a stop
+// signal: SIGINT, SIGTERM, SIGHUP or SIGQUIT.
 var ErrInterrupted = errors.New("interrupted")
 
 // stepFunc is one of the step layer's steps.
@@ -53,42 +55,98 @@ func progress(f *Factory, format string, args ...any) {
 	fmt.Fprintln(f.IO.ErrOut, safetext.Clean(fmt.Sprintf(format, args...)))
 }
 
-// statusPrinter shows a person how a wait goes: each new message, with the
-// time waited; on a terminal that understands it as one updating line,
-// otherwise as plain lines a log keeps.
+// statusPrinter shows a person how a step goes, each message once: the
+// lines the step logs and, for a wait, its Running messages. A step logs
+// the text it also returns as Running (a retry), and some lines on every
+// call (the dispatch's "dispatching … (credentials: …)"); shown twice they
+// say nothing more. Running messages appear with the time waited: on a
+// terminal that understands it as one updating line, otherwise as plain
+// lines a log keeps.
 type statusPrinter struct {
-	w     io.Writer
-	tty   bool
-	start time.Time
-	last  string
-	open  bool
+	w       io.Writer
+	tty     bool
+	elapsed bool // prefix lines with the time waited
+	start   time.Time
+
+	mu     sync.Mutex // a step may log from more than one goroutine
+	last   string     // the last message shown, logged or Running
+	logged string     // the last logged line
+	seen   map[string]bool
+	open   bool
 }
 
+// maxSeenLines bounds the memory of logged lines; past it, lines may
+// repeat, which is harmless.
+const maxSeenLines = 1024
+
+// newStatusPrinter is the wait's printer: logged lines and Running
+// messages, with the time waited.
 func newStatusPrinter(f *Factory) *statusPrinter {
-	return &statusPrinter{w: f.IO.ErrOut, tty: liveUpdates(isTerminal(f.IO.ErrOut), f.Getenv("TERM")), start: time.Now()}
+	return &statusPrinter{w: f.IO.ErrOut, tty: liveUpdates(isTerminal(f.IO.ErrOut), f.Getenv("TERM")), elapsed: true, start: time.Now()}
+}
+
+// newLogPrinter is the dispatch's printer: logged lines only, as they are.
+func newLogPrinter(f *Factory) *statusPrinter {
+	return &statusPrinter{w: f.IO.ErrOut, start: time.Now()}
 }
 
 // liveUpdates says whether progress may rewrite its line: only on a
 // terminal that understands escapes.
 func liveUpdates(terminal bool, term string) bool { return terminal && term != "dumb" }
 
+// logf shows a line the step logs, unless it was shown before.
+func (p *statusPrinter) logf(format string, args ...any) {
+	line := safetext.Clean(fmt.Sprintf(format, args...))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen[line] {
+		return
+	}
+	if p.seen == nil || len(p.seen) >= maxSeenLines {
+		p.seen = map[string]bool{}
+	}
+	p.seen[line] = true
+	p.endLine()
+	if p.elapsed {
+		fmt.Fprintf(p.w, "[%s] %s\n", p.since(), line)
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+	p.last, p.logged = line, line
+}
+
+// show shows a Running message, unless it is the line just logged (or, in
+// a log, the message shown last).
 func (p *statusPrinter) show(res step.Result) {
 	if res.Status != step.StatusRunning {
 		return
 	}
-	elapsed := time.Since(p.start).Round(time.Second)
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K[%s] %s", elapsed, res.Message)
-		p.open = true
+	msg := safetext.Clean(res.Message)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if msg == p.logged || (!p.tty && msg == p.last) {
 		return
 	}
-	if res.Message != p.last {
-		fmt.Fprintf(p.w, "[%s] %s\n", elapsed, res.Message)
+	p.logged = ""
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K[%s] %s", p.since(), msg)
+		p.open = true
+	} else {
+		fmt.Fprintf(p.w, "[%s] %s\n", p.since(), msg)
 	}
-	p.last = res.Message
+	p.last = msg
 }
 
+func (p *statusPrinter) since() time.Duration { return time.Since(p.start).Round(time.Second) }
+
+// done ends the updating line, if one is open.
 func (p *statusPrinter) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.endLine()
+}
+
+func (p *statusPrinter) endLine() {
 	if p.open {
 		fmt.Fprintln(p.w)
 		p.open = false

@@ -23,8 +23,10 @@ Platform custom step, Argo Workflows, Tekton, Jenkins or a shell script. It read
 the same configuration as the step's config block and prints the step's output
 as JSON on stdout (and as key=value lines into $KARGO_OUTPUT when set).
 
-Exit codes: 0 success; 1 failure that retrying cannot fix; 75 failure that a
-later retry may fix; 130 interrupted (SIGINT or SIGTERM).`,
+Exit codes: 0 success; 1 failure that retrying cannot fix (also when the
+work was done but its output could not be written: stderr then names the
+run); 75 failure that a later retry may fix; 130 interrupted (SIGINT, SIGTERM,
+SIGHUP or SIGQUIT; a second signal kills the process).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -52,11 +54,13 @@ func newCmdVersion(f *Factory) *cobra.Command {
 func Run(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(f.IO.ErrOut, "error: "+oneLine(safetext.Clean(err.Error())))
+	// A broken stderr cannot be told either: the write fails, once, and the
+	// exit code is all that is left.
+	fmt.Fprintln(f.IO.ErrOut, "error: "+oneLine(safetext.Clean(errorMessage(ctx, cmd, err))))
 	if errors.Is(context.Cause(ctx), ErrInterrupted) {
 		return ExitInterrupted
 	}
@@ -67,6 +71,20 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		return ExitFinal
 	}
 	return ExitTransient
+}
+
+// errorMessage is err as the user is told it.
+func errorMessage(ctx context.Context, cmd *cobra.Command, err error) string {
+	if lost, ok := asOutputLost(err); ok && cmd.Name() == "dispatch" {
+		lost.dispatched = true
+	}
+	msg := err.Error()
+	if cause := context.Cause(ctx); errors.Is(cause, ErrInterrupted) && !strings.Contains(msg, cause.Error()) {
+		// A call the signal cut short fails with "context canceled": say
+		// what stopped it.
+		msg = "stopped (" + cause.Error() + "): " + msg
+	}
+	return msg
 }
 
 func oneLine(s string) string {

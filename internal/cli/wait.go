@@ -156,7 +156,7 @@ func waitForRun(ctx context.Context, f *Factory, r *step.Runner, cfg map[string]
 	p := newStatusPrinter(f)
 	sc := &step.Context{
 		Alias: "wait", Config: cfg, Credentials: look.git, LegacyCredentials: look.legacy,
-		Logf: func(format string, args ...any) { p.done(); progress(f, format, args...) },
+		Logf: p.logf,
 	}
 	res, stopped, err := drive(ctx, r.Wait, sc, wait.DefaultPollInterval, p.show)
 	p.done()

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -112,6 +113,10 @@ func renderInputs(raw map[string]any, ps *problems) map[string]string {
 			ps.add("inputs", "an input name is not valid UTF-8 (%q)", name)
 			continue
 		}
+		if at, r, ok := controlChar(name); ok {
+			ps.add("inputs", "the input name %q contains the control character %U at byte %d", name, r, at)
+			continue
+		}
 		s, err := RenderInput(raw[name])
 		if err != nil {
 			ps.add("inputs."+name, "%v", err)
@@ -119,6 +124,10 @@ func renderInputs(raw map[string]any, ps *problems) map[string]string {
 		}
 		if !utf8.ValidString(s) {
 			ps.add("inputs."+name, "is not valid UTF-8; GitHub would replace the bad bytes, so it is refused")
+			continue
+		}
+		if at, r, ok := controlChar(s); ok {
+			ps.add("inputs."+name, "contains the control character %U at byte %d; only newlines and tabs are allowed, so it is refused", r, at)
 			continue
 		}
 		out[name] = s
@@ -130,6 +139,18 @@ func renderInputs(raw map[string]any, ps *problems) map[string]string {
 		ps.add("inputs", "is %d characters as JSON; GitHub accepts at most %d", n, MaxInputsLength)
 	}
 	return out
+}
+
+// controlChar finds the first control character of s other than newline
+// and tab: a workflow would pass NUL, ESC or CR on to its shell commands
+// and logs, where it hides or rewrites text.
+func controlChar(s string) (at int, r rune, ok bool) {
+	for i, c := range s {
+		if c != '\n' && c != '\t' && unicode.IsControl(c) {
+			return i, c, true
+		}
+	}
+	return 0, 0, false
 }
 
 // InputsLength is the size in characters of the inputs object as sent.
