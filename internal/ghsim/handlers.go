@@ -54,8 +54,42 @@ func (s *Server) handler() http.Handler {
 			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, root))
 		}
 		w.Header().Set("X-GitHub-Request-Id", randomHex(8))
-		mux.ServeHTTP(w, r)
+		mux.ServeHTTP(&dateWriter{ResponseWriter: w, s: s}, r)
 	})
+}
+
+// dateWriter writes the Date header from the simulator's clock when the
+// answer starts (net/http adds one from the wall clock only when there is
+// none): the time the answer was made, after any pause in the handler.
+type dateWriter struct {
+	http.ResponseWriter
+	s     *Server
+	wrote bool
+}
+
+func (d *dateWriter) WriteHeader(code int) {
+	if !d.wrote {
+		d.wrote = true
+		d.s.setDate(d.Header())
+	}
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d *dateWriter) Write(b []byte) (int, error) {
+	if !d.wrote {
+		d.WriteHeader(http.StatusOK)
+	}
+	return d.ResponseWriter.Write(b)
+}
+
+// setDate sets Date to the clock's time, DateSkew off it; with NoDate a nil
+// entry keeps net/http from adding its own.
+func (s *Server) setDate(h http.Header) {
+	if s.opts.NoDate {
+		h["Date"] = nil
+		return
+	}
+	h.Set("Date", s.now().Add(s.opts.DateSkew).UTC().Format(http.TimeFormat))
 }
 
 func rootOf(r *http.Request) apiRoot { return r.Context().Value(ctxKey{}).(apiRoot) }
@@ -110,7 +144,7 @@ func (s *Server) applyFault(w http.ResponseWriter, f *Fault) {
 		h.Set("X-RateLimit-Limit", "5000")
 		h.Set("X-RateLimit-Remaining", "0")
 		h.Set("X-RateLimit-Used", "5000")
-		h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(s.now().Add(time.Hour).Unix(), 10))
 		h.Set("X-RateLimit-Resource", "core")
 		writeError(w, http.StatusForbidden, "API rate limit exceeded for installation ID 99. If you reach out to GitHub Support for help, please include the request ID.",
 			"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-the-primary-rate-limit")
@@ -146,7 +180,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 		writeError(w, http.StatusUnauthorized, "Requires authentication", docsBase)
 		return "", false
 	}
-	if info == nil || (!info.expiresAt.IsZero() && time.Now().After(info.expiresAt)) {
+	if info == nil || (!info.expiresAt.IsZero() && s.now().After(info.expiresAt)) {
 		writeError(w, http.StatusUnauthorized, "Bad credentials", docsBase)
 		return "", false
 	}
@@ -180,9 +214,9 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, tok string) b
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if time.Now().After(s.rateResetAt) {
+	if now := s.now(); now.After(s.rateResetAt) {
 		s.rateUsed = map[string]int{}
-		s.rateResetAt = time.Now().Add(time.Hour).Truncate(time.Second)
+		s.rateResetAt = now.Add(time.Hour).Truncate(time.Second)
 	}
 	used := s.rateUsed[tok]
 	h := w.Header()
@@ -343,13 +377,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, tok string, f 
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	// GitHub answers once the run exists.
-	select {
-	case <-time.After(time.Until(rn.createdAt)):
-	case <-r.Context().Done():
+	// GitHub answers once the run exists. The pause is a Sleep on the
+	// simulator's clock: real on the system clock; a fake one moves to
+	// createdAt at once, so the answer comes right away and names a run
+	// that is already visible.
+	if s.clock.Sleep(r.Context(), rn.createdAt.Sub(s.now())) != nil {
 		return
 	}
-	j := rn.json(root, time.Now())
+	j := rn.json(root, s.now())
 	s.writeJSON(w, r, tok, http.StatusOK, map[string]any{"workflow_run_id": rn.id, "run_url": j["url"], "html_url": j["html_url"]})
 }
 
@@ -363,7 +398,7 @@ func contains(list []string, v string) bool {
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request, tok string, f *Fault) {
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	found := s.findRun(r, now)
 	var body map[string]any
@@ -406,7 +441,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, tok string, f 
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Invalid created parameter: %q", q.Get("created")), docsBase+"/actions/workflow-runs#list-workflow-runs-for-a-workflow")
 		return
 	}
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	repo := s.repo(r.PathValue("owner"), r.PathValue("repo"))
 	var wf *Workflow
@@ -575,12 +610,12 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request, _ string,
 			return nil, fmt.Errorf("unknown issuer")
 		}
 		return app.PublicKey, nil
-	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(30*time.Second))
+	}, jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(30*time.Second), jwt.WithTimeFunc(s.now))
 	if err != nil || app == nil {
 		writeError(w, http.StatusUnauthorized, "A JSON web token could not be decoded", docsBase)
 		return
 	}
-	if claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > 10*time.Minute+time.Second || time.Until(claims.ExpiresAt.Time) > 10*time.Minute+time.Second {
+	if claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > 10*time.Minute+time.Second || claims.ExpiresAt.Sub(s.now()) > 10*time.Minute+time.Second {
 		writeError(w, http.StatusUnauthorized, "'Expiration time' claim ('exp') is too far in the future", docsBase)
 		return
 	}
@@ -609,7 +644,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request, _ string,
 		return
 	}
 	tok := "ghs_" + randomHex(18)
-	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	exp := s.now().Add(time.Hour).Truncate(time.Second)
 	s.mu.Lock()
 	s.tokens[tok] = &tokenInfo{login: "sim-app[bot]", repos: scope, expiresAt: exp}
 	s.stats.TokenExchanges++
@@ -622,7 +657,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request, _ string,
 	repoList := []any{}
 	for full := range scope {
 		owner, name, _ := strings.Cut(full, "/")
-		repoList = append(repoList, fullRepoJSON(rootOf(r), &Repo{ID: 100, Owner: owner, Name: name}))
+		repoList = append(repoList, fullRepoJSON(rootOf(r), &Repo{ID: 100, Owner: owner, Name: name}, s.now()))
 	}
 	s.writeJSON(w, r, "", http.StatusCreated, map[string]any{
 		"token": tok, "expires_at": ts(exp), "permissions": map[string]string{"actions": "write", "metadata": "read"},

@@ -14,7 +14,7 @@ func (s *Server) newRun(repo *Repo, wf *Workflow, ref string, inputs map[string]
 	wf.runNumber++
 	rn := &run{
 		id: s.nextRunID, number: wf.runNumber, workflow: wf, repo: repo, ref: ref, inputs: inputs, actor: actor,
-		createdAt: time.Now().Add(delay), queuedFor: s.opts.QueuedFor, runFor: s.opts.RunFor,
+		createdAt: s.now().Add(delay), queuedFor: s.opts.QueuedFor, runFor: s.opts.RunFor,
 	}
 	rn.title = renderRunName(wf, inputs)
 	repo.runs = append(repo.runs, rn)
@@ -136,7 +136,7 @@ func (s *Server) findRun(r *http.Request, now time.Time) *run {
 
 // listJobs answers GET /repos/{owner}/{repo}/actions/runs/{id}/jobs.
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, tok string, f *Fault) {
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	rn := s.findRun(r, now)
 	var jobs []any
@@ -157,7 +157,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, tok string, f 
 
 // pendingDeployments answers GET .../runs/{id}/pending_deployments.
 func (s *Server) pendingDeployments(w http.ResponseWriter, r *http.Request, tok string, f *Fault) {
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	rn := s.findRun(r, now)
 	var out []any

@@ -145,12 +145,12 @@ func repoJSON(root apiRoot, r *Repo) map[string]any {
 }
 
 // fullRepoJSON is the full "repository" shape, used where GitHub answers
-// with it (the installation token's repository list).
-func fullRepoJSON(root apiRoot, r *Repo) map[string]any {
+// with it (the installation token's repository list), at time at.
+func fullRepoJSON(root apiRoot, r *Repo, at time.Time) map[string]any {
 	m := repoJSON(root, r)
 	full := r.Owner + "/" + r.Name
 	host := strings.TrimPrefix(root.web, "https://")
-	now := ts(time.Now())
+	now := ts(at)
 	for k, v := range map[string]any{
 		"clone_url": root.web + "/" + full + ".git", "git_url": "git://" + host + "/" + full + ".git",
 		"ssh_url": "git@" + host + ":" + full + ".git", "svn_url": root.web + "/" + full, "mirror_url": nil, "homepage": nil,

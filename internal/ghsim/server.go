@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 )
 
 // DispatchAnswer is how the simulator answers a workflow dispatch.
@@ -42,7 +44,8 @@ type Options struct {
 	Answer DispatchAnswer
 	// RunDelay is how long after accepting a dispatch the run appears. With
 	// AnswerRunDetails and return_run_details the answer itself waits this
-	// long (GitHub answers once the run exists).
+	// long (GitHub answers once the run exists): a Sleep on Clock, which a
+	// fake clock does at once by moving forward.
 	RunDelay time.Duration
 	// QueuedFor and RunFor are how long a run stays queued and then
 	// in_progress before it completes.
@@ -62,6 +65,19 @@ type Options struct {
 	// IgnoreListFilters makes run listings ignore every filter (workflow,
 	// branch, event, created): a broken or hostile server.
 	IgnoreListFilters bool
+	// Clock is the simulator's time: run creation and progress, rate-limit
+	// resets, token expiry, JWT checks and the Date header all read it, so a
+	// test sharing a fake clock with the client sees minutes pass at once.
+	// nil is the system clock. (The TLS certificate stays on the wall clock:
+	// clients check it against theirs.)
+	Clock clock.Clock
+	// DateSkew sets the Date header this far off Clock while timestamps in
+	// bodies (created_at) stay on Clock: a server whose clock is wrong, or
+	// a proxy lying about it, for clients that compute server time from
+	// Date.
+	DateSkew time.Duration
+	// NoDate sends no Date header at all.
+	NoDate bool
 }
 
 // Exchange is one request and the answer's status and body.
@@ -87,9 +103,9 @@ type Server struct {
 	CACertPEM []byte
 
 	opts     Options
+	clock    clock.Clock
 	srv      *http.Server
 	listener net.Listener
-	started  time.Time
 
 	mu          sync.Mutex
 	repos       map[string]*Repo
@@ -214,17 +230,18 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	c := clock.Or(opts.Clock)
 	s := &Server{
 		Addr:        ln.Addr().String(),
 		CACertPEM:   caPEM,
 		opts:        opts,
-		started:     time.Now(),
+		clock:       c,
 		repos:       map[string]*Repo{},
 		tokens:      map[string]*tokenInfo{},
 		nextRunID:   int64(7_000_000_000 + rand.IntN(1_000_000)*1000),
 		nextWfID:    90_000_000,
 		rateUsed:    map[string]int{},
-		rateResetAt: time.Now().Add(time.Hour).Truncate(time.Second),
+		rateResetAt: c.Now().Add(time.Hour).Truncate(time.Second),
 		stats:       Stats{ByRoute: map[string]int{}},
 	}
 	s.URL = "https://" + s.Addr
@@ -233,6 +250,9 @@ func New(opts Options) (*Server, error) {
 	go func() { _ = s.srv.Serve(s.listener) }()
 	return s, nil
 }
+
+// now is the simulator's time.
+func (s *Server) now() time.Time { return s.clock.Now() }
 
 // Close stops the simulator.
 func (s *Server) Close() {

@@ -11,7 +11,9 @@ import (
 )
 
 // Start runs a simulator until the test ends and returns it with a pool
-// that trusts its CA and dials it whatever the host.
+// that trusts its CA and dials it whatever the host. opts.Clock, when set,
+// is the simulator's time: a test hands the same fake clock to the code
+// under test, so that neither waits on the wall clock.
 func Start(t testing.TB, opts ghsim.Options) (*ghsim.Server, *ghclient.Pool) {
 	t.Helper()
 	sim, err := ghsim.New(opts)
