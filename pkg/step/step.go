@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/safetext"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
@@ -106,6 +107,10 @@ type Runner struct {
 	// NotFoundGrace is how long the wait step retries a 404 for a run it
 	// has never seen; DefaultNotFoundGrace when zero.
 	NotFoundGrace time.Duration
+	// Clock is the steps' time source (firstCheck, outage budget, 404
+	// grace); the system clock when nil. Tests share a fake one with the
+	// simulator.
+	Clock clock.Clock
 }
 
 // NewRunner returns a Runner with fresh shared parts.
