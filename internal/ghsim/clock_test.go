@@ -153,8 +153,11 @@ func TestRunDetailsAnswerWaitsOnTheFakeClock(t *testing.T) {
 		t.Fatalf("clock at %s, want %s (the RunDelay slept on it)", fake.Now(), epoch.Add(time.Hour))
 	}
 	wantDate(t, resp, epoch.Add(time.Hour))
-	if resp := c.do(http.MethodGet, fmt.Sprintf("/repos/myorg/my-app/actions/runs/%d", answer.ID), nil, nil); resp.StatusCode != http.StatusOK {
-		t.Fatalf("the run named in the answer reads %d", resp.StatusCode)
+	var run struct {
+		Number int `json:"run_number"`
+	}
+	if resp := c.do(http.MethodGet, fmt.Sprintf("/repos/myorg/my-app/actions/runs/%d", answer.ID), nil, &run); resp.StatusCode != http.StatusOK || run.Number != 1 {
+		t.Fatalf("the run named in the answer reads %d, run_number %d (want 1: the workflow's first run)", resp.StatusCode, run.Number)
 	}
 }
 

@@ -363,8 +363,6 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, tok string, f 
 	}
 	details := s.opts.Answer == AnswerRunDetails && body.ReturnRunDetails != nil && *body.ReturnRunDetails
 	delay := s.opts.RunDelay
-	s.nextRunID += 1 + int64(len(s.repos)) // IDs grow in acceptance order, with gaps as on GitHub
-	wf.runNumber++
 	rn := s.newRun(repo, wf, ref, body.Inputs, s.tokens[tok].login, delay)
 	s.stats.Dispatches++
 	s.mu.Unlock()

@@ -59,7 +59,10 @@ func renderRunName(wf *Workflow, inputs map[string]any) string {
 
 // jobs are a run's jobs as GitHub describes them at now.
 func (r *run) jobs(root apiRoot, now time.Time) []any {
-	status, conclusion, _ := r.status(now)
+	status, _, _ := r.status(now)
+	// The jobs end as the run will, also while the run's own conclusion
+	// lags (ConclusionLag).
+	conclusion := r.conclusion()
 	specs := r.workflow.Jobs
 	if len(specs) == 0 {
 		specs = []Job{{Name: "build", Steps: []string{"Run the build"}, FailAt: 1}}

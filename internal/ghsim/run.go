@@ -35,12 +35,18 @@ func (r *run) status(now time.Time) (status, conclusion string, updated time.Tim
 		return "waiting", "", started
 	case now.Before(done):
 		return "in_progress", "", started
+	case now.Before(done.Add(r.workflow.ConclusionLag)):
+		return "completed", "", done
 	}
-	c := r.workflow.Conclusion
-	if c == "" {
-		c = "success"
+	return "completed", r.conclusion(), done
+}
+
+// conclusion is what the run ends with once it has a conclusion.
+func (r *run) conclusion() string {
+	if c := r.workflow.Conclusion; c != "" {
+		return c
 	}
-	return "completed", c, done
+	return "success"
 }
 
 func (r *run) visible(now time.Time) bool { return !now.Before(r.createdAt) }

@@ -140,6 +140,10 @@ type Workflow struct {
 	TriggerRefs []string
 	// Conclusion its runs end with ("success" when empty).
 	Conclusion string
+	// ConclusionLag is how long a completed run shows a null conclusion
+	// before Conclusion, as GitHub can set the status a moment before the
+	// conclusion; a lag longer than the test is a run that never gets one.
+	ConclusionLag time.Duration
 	// RunName is the workflow's run-name; ${{ inputs.NAME }} is replaced by
 	// the dispatch's input. Empty: runs are titled with the workflow name.
 	RunName string
@@ -254,13 +258,10 @@ func New(opts Options) (*Server, error) {
 // now is the simulator's time.
 func (s *Server) now() time.Time { return s.clock.Now() }
 
-// Close stops the simulator.
-func (s *Server) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = s.srv.Shutdown(ctx)
-	_ = s.srv.Close()
-}
+// Close stops the simulator at once, connections and all: its clients
+// need no goodbye, and HTTP/2's graceful shutdown would hold every Close
+// (every test's cleanup) for a second.
+func (s *Server) Close() { _ = s.srv.Close() }
 
 // RootCAs is a pool holding the simulator's CA.
 func (s *Server) RootCAs() *x509.CertPool {

@@ -98,7 +98,6 @@ func (p *promotion) until(r *Runner, run func(*Runner) func(context.Context, *Co
 const kargoDefaultRequeue = 10 * time.Second
 
 func dispatchStep(r *Runner) func(context.Context, *Context) (Result, error) { return r.Dispatch }
-func waitStep(r *Runner) func(context.Context, *Context) (Result, error)     { return r.Wait }
 
 // pause lets time pass between two calls: on the Runner's fake clock when
 // it has one (shared with the simulator), else for real, shortened.
@@ -324,118 +323,6 @@ func TestTwoShardsWithCorrelationInputEachGetTheirOwnRun(t *testing.T) {
 				t.Fatalf("promotion %d got the run of key %v", i, run.Inputs["dispatch_key"])
 			}
 		}
-	}
-}
-
-// GitHub down for a while during the wait: the step stays Running, backed
-// off, and succeeds when the run does; past the outage budget it gives up.
-func TestWaitStepRidesOutAnOutage(t *testing.T) {
-	sim, newRunner := engineSim(t, ghsim.Options{QueuedFor: 100 * time.Millisecond, RunFor: 100 * time.Millisecond})
-	r := newRunner()
-	d := &promotion{t: t, name: "promo-outage", alias: "dispatch", sim: sim}
-	res, err := d.until(r, dispatchStep, dispatchCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := map[string]any{"repoURL": "https://github.com/example/test", "runID": res.Output["runID"], "expectedConclusion": "success"}
-	p := &promotion{t: t, name: "promo-outage", alias: "wait", sim: sim}
-	for _, fault := range []*ghsim.Fault{{Route: "get-run", Status: 502}, {Route: "get-run", Drop: true}, {Route: "get-run", SecondaryRateLimit: time.Second, Undocumented: true, Status: 429}} {
-		sim.InjectFault(fault)
-		for i := 0; i < 3; i++ {
-			res, err := p.call(r, waitStep, cfg, true)
-			if err != nil || res.Status != StatusRunning || res.RetryAfter == nil || !strings.Contains(res.Message, "the run goes on") {
-				t.Fatalf("during the outage (%+v): %+v, %v", fault, res, err)
-			}
-		}
-		sim.ClearFaults()
-	}
-	res, err = p.until(r, waitStep, cfg)
-	if err != nil || res.Status != StatusSucceeded || res.Output["conclusion"] != "success" {
-		t.Fatalf("after the outage: %+v, %v", res, err)
-	}
-	// Past the budget.
-	short := newRunner()
-	short.OutageBudget = 500 * time.Millisecond
-	sim.InjectFault(&ghsim.Fault{Route: "get-run", Status: 503})
-	q := &promotion{t: t, name: "promo-long-outage", alias: "wait", sim: sim}
-	res, err = q.until(short, waitStep, cfg)
-	if res.Status != StatusErrored || !failure.IsFinal(err) || !strings.Contains(res.Message, "outage budget") {
-		t.Fatalf("past the budget: %+v, %v", res, err)
-	}
-}
-
-// A run GitHub named may not be readable yet: the wait retries its 404.
-func TestWaitStepRightAfterDispatchToleratesALaggingRead(t *testing.T) {
-	sim, newRunner := engineSim(t, ghsim.Options{ReadLag: 700 * time.Millisecond})
-	r := newRunner()
-	d := &promotion{t: t, name: "promo-lag", alias: "dispatch", sim: sim}
-	res, err := d.until(r, dispatchStep, dispatchCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &promotion{t: t, name: "promo-lag", alias: "wait", sim: sim}
-	res, err = p.until(r, waitStep, map[string]any{"repoURL": "https://github.com/example/test", "runID": res.Output["runID"]})
-	if err != nil || res.Status != StatusSucceeded {
-		t.Fatalf("%+v, %v", res, err)
-	}
-}
-
-// A failed run names the failing job, its failing step and the job's URL,
-// and blames no job that succeeded; a run waiting for approval says which
-// environment and who may approve.
-func TestWaitStepSaysWhy(t *testing.T) {
-	sim, pool := simtest.Start(t, ghsim.Options{QueuedFor: 100 * time.Millisecond, RunFor: 100 * time.Millisecond})
-	repo := sim.AddRepo("example", "test")
-	sim.AddWorkflow(repo, ghsim.Workflow{File: "test.yaml", Inputs: []string{"greeting"}, Conclusion: "failure",
-		Jobs: []ghsim.Job{
-			{Name: "build", Steps: []string{"Checkout", "Build"}},
-			{Name: "deploy (prod)", Steps: []string{"Set up job", "Checkout", "kubectl apply"}, FailAt: 3},
-			{Name: "notify", Steps: []string{"Send"}, Cancelled: true},
-		},
-		Environment: &ghsim.Environment{Name: "prod", Reviewers: []string{"alice", "bob"}, ApprovalFor: 1500 * time.Millisecond}})
-	sim.AddToken(tok, "octocat", false)
-	r := &Runner{Clients: pool, Dispatcher: &dispatch.Dispatcher{}, Checker: &wait.Checker{}}
-	d := &promotion{t: t, name: "promo-why", alias: "dispatch", sim: sim}
-	res, err := d.until(r, dispatchStep, dispatchCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := map[string]any{"repoURL": "https://github.com/example/test", "runID": res.Output["runID"], "expectedConclusion": "success", "pollInterval": "1s"}
-	p := &promotion{t: t, name: "promo-why", alias: "wait", sim: sim}
-	var messages []string
-	for {
-		res, err = p.call(r, waitStep, cfg, true)
-		if err != nil || res.Status != StatusRunning {
-			break
-		}
-		messages = append(messages, res.Message)
-		time.Sleep(100 * time.Millisecond)
-	}
-	approval := false
-	for _, m := range messages {
-		approval = approval || strings.Contains(m, "waiting for approval of environment prod (reviewers: alice, bob)")
-	}
-	if !approval {
-		t.Errorf("no progress message named the environment awaiting approval: %q", messages)
-	}
-	if n := sim.Stats().ByRoute["pending-deployments"]; n != 1 {
-		t.Errorf("%d pending-deployment reads, want one per change of status", n)
-	}
-	want := fmt.Sprintf(`run %v finished "failure" (expected "success"): job "deploy (prod)" failed at step 3 "kubectl apply": https://github.com/example/test/actions/runs/%v/job/`, res.Output["runID"], res.Output["runID"])
-	if res.Status != StatusFailed || !failure.IsFinal(err) || !strings.HasPrefix(res.Message, want) || strings.Contains(res.Message, `"build"`) {
-		t.Fatalf("%+v, %v\nwant a message starting %q", res, err, want)
-	}
-	jobs, _ := res.Output["failedJobs"].([]any)
-	if len(jobs) != 2 || jobs[0].(map[string]any)["step"] != "kubectl apply" || res.Output["runAttempt"] != int64(1) || res.Output["conclusion"] != "failure" {
-		t.Fatalf("output %#v", res.Output)
-	}
-	// The diagnosis is best-effort: a failing jobs listing leaves the
-	// plain failure.
-	sim.InjectFault(&ghsim.Fault{Route: "jobs", Status: 500})
-	q := &promotion{t: t, name: "promo-why-2", alias: "wait", sim: sim}
-	res, err = q.until(r, waitStep, cfg)
-	if res.Status != StatusFailed || !strings.Contains(res.Message, `finished "failure" (expected "success")`) {
-		t.Fatalf("%+v, %v", res, err)
 	}
 }
 

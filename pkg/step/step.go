@@ -93,8 +93,6 @@ type Result struct {
 // and the memory of which dispatches this process recorded only work if the
 // same ones serve every call.
 type Runner struct {
-	// Clock is the time source of the step layer; the system clock when nil.
-	Clock      clock.Clock
 	Clients    *ghclient.Pool
 	Dispatcher *dispatch.Dispatcher
 	Checker    *wait.Checker
@@ -109,6 +107,11 @@ type Runner struct {
 	// NotFoundGrace is how long the wait step retries a 404 for a run it
 	// has never seen; DefaultNotFoundGrace when zero.
 	NotFoundGrace time.Duration
+	// Clock is the steps' time source (firstCheck, outage budget, 404
+	// grace, the command line's pauses); the system clock when nil. The
+	// Dispatcher and Checker have their own, which NewRunner sets to the
+	// same. Tests share a fake one with the simulator.
+	Clock clock.Clock
 }
 
 // NewRunner returns a Runner with fresh shared parts.

@@ -2,10 +2,13 @@ package step
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/safetext"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
@@ -19,9 +22,13 @@ const (
 	// does not wait blind for hours.
 	DefaultOutageBudget = 15 * time.Minute
 	// DefaultNotFoundGrace is how long a run the step has never seen may
-	// answer 404: GitHub can name a run in its dispatch answer a moment
-	// before the run can be read.
-	DefaultNotFoundGrace = 30 * time.Second
+	// answer 404: GitHub can name a run in its dispatch answer a second or
+	// two before the run can be read. A 404 that lasts longer is a run ID
+	// that does not exist (or that the credentials cannot see).
+	DefaultNotFoundGrace = 10 * time.Second
+	// notFoundPause is the pause between reads of a run not readable yet,
+	// short against GitHub's read lag and the grace.
+	notFoundPause = 2 * time.Second
 	// maxOutageBackoff caps the pause between checks during an outage.
 	maxOutageBackoff = time.Minute
 )
@@ -30,9 +37,11 @@ const (
 // runs, the step is Running and asks to be called again after pollInterval
 // (without one, RetryAfter is nil and Kargo's default interval applies). A
 // completed run ends it: Succeeded, or Failed (final) when the conclusion
-// is not the expected one, naming the failed jobs and steps. GitHub failing
-// meanwhile keeps it Running, with a backed-off RetryAfter, for up to the
-// outage budget.
+// is not the expected one, naming the failed jobs and steps; a run that
+// stays completed without a conclusion for wait.ConclusionGrace fails too.
+// GitHub failing meanwhile keeps it Running, with a backed-off RetryAfter,
+// for up to the outage budget. A call whose context ends is Running with
+// its state kept: the caller stopped, the run did not.
 //
 // Output: conclusion, htmlURL, runAttempt (int64), runID (int64), and on a
 // mismatch failedJobs (a list of {name, url, step, stepNumber, conclusion}).
@@ -43,15 +52,19 @@ func (r *Runner) Wait(ctx context.Context, sc *Context) (Result, error) {
 		return failed(err, prev)
 	}
 	t, err := r.target(ctx, sc, cfg.Repo, cfg.RepoURL, cfg.Legacy, cfg.InsecureSkipTLSVerify)
+	if err != nil && callStopped(ctx, err) {
+		return stoppedCall(ctx, err, cfg.RunID, prev), nil
+	}
 	if err != nil {
 		return errored(err, prev)
 	}
-	w := &waitCall{r: r, sc: sc, cfg: cfg, t: t, st: decodeWaitState(prev[outWait])}
+	w := &waitCall{r: r, clk: clock.Or(r.Clock), sc: sc, cfg: cfg, t: t, st: decodeWaitState(prev[outWait])}
 	return w.run(ctx)
 }
 
 type waitCall struct {
 	r   *Runner
+	clk clock.Clock
 	sc  *Context
 	cfg *config.Wait
 	t   *target
@@ -60,16 +73,20 @@ type waitCall struct {
 
 func (w *waitCall) run(ctx context.Context) (Result, error) {
 	if w.st.firstCheck.IsZero() {
-		w.st.firstCheck = time.Now()
+		w.st.firstCheck = w.clk.Now()
 	}
 	cctx, cancel := w.r.call(ctx)
 	defer cancel()
 	c := w.t.client
 	st, err := w.r.Checker.Check(cctx, c, w.cfg.RunID, w.cfg.ExpectedConclusion)
+	if err != nil && callStopped(ctx, err) {
+		return stoppedCall(ctx, err, w.cfg.RunID, w.output()), nil
+	}
 	if err != nil {
 		return w.checkFailed(err)
 	}
 	w.st.seen, w.st.outageSince, w.st.failures = true, time.Time{}, 0
+	w.st.unconcludedSince = st.HoldUnconcluded(w.st.unconcludedSince, w.clk.Now())
 	switch st.Outcome {
 	case wait.Running:
 		return w.stillRunning(cctx, st), nil
@@ -85,9 +102,39 @@ func (w *waitCall) run(ctx context.Context) (Result, error) {
 	return Result{Status: StatusSucceeded, Message: w.t.withWarning(msg), Output: w.finalOutput(st)}, nil
 }
 
-// stillRunning reports a run that has not completed. A run that waits for
-// a deployment environment says which, asking GitHub once per change of
-// status.
+// callStopped reports a call ended by its caller (a controller shutting
+// down, the command line's timeout or interrupt) rather than by GitHub.
+// The call's own deadline (CallTimeout) is not the caller stopping: that is
+// GitHub being slow.
+func callStopped(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.Canceled)
+}
+
+// stoppedCall is the result of a stopped call: Running with the state
+// kept, so that the next call goes on where this one was. Ending the step
+// here would fail a promotion whose run is fine.
+func stoppedCall(ctx context.Context, err error, runID int64, out map[string]any) Result {
+	cause := context.Cause(ctx)
+	if cause == nil {
+		cause = err
+	}
+	msg := fmt.Sprintf("stopped, state kept (%v); run %d is checked again on the next call", cause, runID)
+	return Result{Status: StatusRunning, Message: safetext.Clean(msg), Output: out}
+}
+
+// WaitStopped is the error of a wait whose caller stopped calling the step
+// before the run ended (the command line's timeout), from the last result:
+// only a run the step has read is said to go on.
+func WaitStopped(last Result, cause error) error {
+	if decodeWaitState(last.Output[outWait]).seen {
+		return failure.Transient(fmt.Errorf("stopped waiting (%v); the run goes on: %s", cause, last.Message))
+	}
+	return failure.Transient(fmt.Errorf("stopped waiting (%v) before the run could be read: %s", cause, last.Message))
+}
+
+// stillRunning reports a run that has not completed (or has no conclusion
+// yet). A run that waits for a deployment environment says which, asking
+// GitHub once per change of status.
 func (w *waitCall) stillRunning(ctx context.Context, st *wait.Status) Result {
 	if st.Status == "waiting" && w.st.lastStatus != "waiting" {
 		pending, err := w.r.Checker.PendingEnvironments(ctx, w.t.client, st.RunID)
@@ -101,8 +148,11 @@ func (w *waitCall) stillRunning(ctx context.Context, st *wait.Status) Result {
 	}
 	w.st.lastStatus = st.Status
 	msg := fmt.Sprintf("run %d is %s: %s", st.RunID, st.Status, st.HTMLURL)
-	if w.st.pending != "" {
+	switch {
+	case w.st.pending != "":
 		msg = fmt.Sprintf("run %d is %s, %s: %s", st.RunID, st.Status, w.st.pending, st.HTMLURL)
+	case st.Unconcluded():
+		msg = fmt.Sprintf("run %d is completed without a conclusion yet (it fails without one %s after it completed): %s", st.RunID, wait.ConclusionGrace, st.HTMLURL)
 	}
 	res := Result{Status: StatusRunning, Message: w.t.withWarning(msg), Output: w.output()}
 	if w.cfg.PollInterval > 0 {
@@ -112,24 +162,41 @@ func (w *waitCall) stillRunning(ctx context.Context, st *wait.Status) Result {
 	return res
 }
 
-// checkFailed decides what a failed check means. A run that is really gone
-// (a 404 after it was seen, or past the grace for a new run) and refused
-// credentials end the step; GitHub failing keeps it Running, backed off,
-// within the outage budget: the run goes on meanwhile.
+// checkFailed decides what a failed check means. A 404 for a run never
+// read is retried for the grace, then means the run ID is wrong; a run
+// that is gone after it was read, and refused credentials, end the step;
+// GitHub failing keeps it Running, backed off, within the outage budget.
 func (w *waitCall) checkFailed(err error) (Result, error) {
-	notFound := ghclient.StatusCode(err) == http.StatusNotFound
-	grace := w.r.NotFoundGrace
-	if grace <= 0 {
-		grace = DefaultNotFoundGrace
-	}
-	young := !w.st.seen && time.Since(w.st.firstCheck) < grace
 	switch {
-	case notFound && young:
+	case ghclient.StatusCode(err) == http.StatusNotFound && !w.st.seen:
+		return w.notReadable(err)
 	case ghclient.RateLimited(err):
 	case failure.IsFinal(err):
 		return errored(err, w.output())
 	}
-	now := time.Now()
+	return w.outage(err)
+}
+
+// notReadable handles a 404 for a run the step has never read: GitHub's
+// read lag within the grace, a run that does not exist past it.
+func (w *waitCall) notReadable(err error) (Result, error) {
+	grace := w.r.NotFoundGrace
+	if grace <= 0 {
+		grace = DefaultNotFoundGrace
+	}
+	waited := w.clk.Now().Sub(w.st.firstCheck)
+	if waited >= grace {
+		return errored(failure.Final(fmt.Errorf("%w (404 on every check for %s)", err, waited.Round(time.Second))), w.output())
+	}
+	msg := fmt.Sprintf("run %d is not readable yet (%s); checking again in %s, for up to %s", w.cfg.RunID, ghclient.Describe(err), notFoundPause, grace)
+	w.sc.logf("%s", msg)
+	return running(msg, w.output(), notFoundPause), nil
+}
+
+// outage keeps the step Running while GitHub fails, backed off, until the
+// outage budget is spent.
+func (w *waitCall) outage(err error) (Result, error) {
+	now := w.clk.Now()
 	if w.st.outageSince.IsZero() {
 		w.st.outageSince = now
 	}
@@ -139,23 +206,29 @@ func (w *waitCall) checkFailed(err error) (Result, error) {
 		budget = DefaultOutageBudget
 	}
 	if now.Sub(w.st.outageSince) > budget {
-		return errored(failure.Final(fmt.Errorf("GitHub has failed every check of run %d for %s (%d checks; outage budget %s): %w; the run may still be going: %s",
-			w.cfg.RunID, now.Sub(w.st.outageSince).Round(time.Second), w.st.failures, budget, err, w.runPage())), w.output())
+		return errored(failure.Final(fmt.Errorf("GitHub has failed every check of run %d for %s (%d checks; outage budget %s): %w; %s: %s",
+			w.cfg.RunID, now.Sub(w.st.outageSince).Round(time.Second), w.st.failures, budget, err, w.meanwhile("may still be going"), w.runPage())), w.output())
 	}
 	pause := min(time.Duration(1<<min(w.st.failures-1, 6))*time.Second, maxOutageBackoff)
 	if ra, ok := ghclient.RetryAfter(err); ok {
 		pause = max(pause, ra)
 	}
 	what := "GitHub failed to answer"
-	switch {
-	case notFound:
-		what = "the run is not readable yet"
-	case ghclient.RateLimited(err):
+	if ghclient.RateLimited(err) {
 		what = "GitHub's rate limit holds the checks back"
 	}
-	msg := fmt.Sprintf("%s (%s); checking run %d again in %s; the run goes on", what, ghclient.Describe(err), w.cfg.RunID, pause.Round(time.Second))
+	msg := fmt.Sprintf("%s (%s); checking run %d again in %s; %s", what, ghclient.Describe(err), w.cfg.RunID, pause.Round(time.Second), w.meanwhile("goes on"))
 	w.sc.logf("%s", msg)
 	return running(msg, w.output(), pause), nil
+}
+
+// meanwhile is what can be said of the run while GitHub fails: that it
+// goes on (or may still be going) only once the step has read it.
+func (w *waitCall) meanwhile(doing string) string {
+	if w.st.seen {
+		return "the run " + doing
+	}
+	return fmt.Sprintf("run %d has not been read yet", w.cfg.RunID)
 }
 
 func (w *waitCall) runPage() string {
@@ -187,4 +260,52 @@ func (w *waitCall) finalOutput(st *wait.Status) map[string]any {
 		out[outFailedJobs] = jobs
 	}
 	return out
+}
+
+// waitState is the wait step's progress: when it first looked, whether it
+// has seen the run, an outage in progress, since when the run shows
+// completed without a conclusion, and what it last reported.
+type waitState struct {
+	firstCheck       time.Time
+	seen             bool
+	outageSince      time.Time
+	failures         int64
+	unconcludedSince time.Time
+	lastStatus       string
+	// pending describes the environments a waiting run waits on.
+	pending string
+}
+
+func (s *waitState) encode() map[string]any {
+	m := map[string]any{"firstCheck": stamp(s.firstCheck), "seen": s.seen}
+	if !s.outageSince.IsZero() {
+		m["outageSince"] = stamp(s.outageSince)
+		m["failures"] = s.failures
+	}
+	if !s.unconcludedSince.IsZero() {
+		m["unconcludedSince"] = stamp(s.unconcludedSince)
+	}
+	if s.lastStatus != "" {
+		m["lastStatus"] = s.lastStatus
+	}
+	if s.pending != "" {
+		m["pending"] = s.pending
+	}
+	return m
+}
+
+func decodeWaitState(v any) *waitState {
+	s := &waitState{}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return s
+	}
+	s.firstCheck = unstamp(m["firstCheck"])
+	s.seen, _ = m["seen"].(bool)
+	s.outageSince = unstamp(m["outageSince"])
+	s.failures, _ = config.WholeNumber(m["failures"])
+	s.unconcludedSince = unstamp(m["unconcludedSince"])
+	s.lastStatus, _ = m["lastStatus"].(string)
+	s.pending, _ = m["pending"].(string)
+	return s
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 )
@@ -22,15 +23,23 @@ import (
 type Outcome int
 
 const (
-	// Running: the run is queued, requested, waiting, pending or in progress.
+	// Running: the run is queued, requested, waiting, pending or in
+	// progress, or completed without a conclusion yet (see Unconcluded).
 	Running Outcome = iota
 	// Succeeded: the run completed, with the expected conclusion or with
 	// none expected.
 	Succeeded
-	// Mismatched: the run completed with another conclusion than expected.
-	// This is final: a finished run does not change.
+	// Mismatched: the run completed with another conclusion than expected,
+	// or without one for longer than ConclusionGrace. This is final: a
+	// finished run does not change.
 	Mismatched
 )
+
+// ConclusionGrace is how long a run may show completed without a
+// conclusion before that counts as a failure: GitHub can set the status a
+// moment before the conclusion, but a run that never gets one did not
+// succeed.
+const ConclusionGrace = 30 * time.Second
 
 func (o Outcome) String() string {
 	return [...]string{"running", "succeeded", "mismatched"}[o]
@@ -60,6 +69,12 @@ func (s *Status) Err() error {
 		return nil
 	}
 	msg := fmt.Sprintf("run %d finished %q (expected %q)", s.RunID, s.Conclusion, s.Expected)
+	if s.Conclusion == "" {
+		msg = fmt.Sprintf("run %d completed without a conclusion (still none after %s): that is not a success", s.RunID, ConclusionGrace)
+		if s.Expected != "" {
+			msg += fmt.Sprintf(" (expected %q)", s.Expected)
+		}
+	}
 	for i, j := range s.FailedJobs {
 		if i == 0 {
 			msg += ": " + j.String()
@@ -76,10 +91,34 @@ func (s *Status) Err() error {
 	return failure.Final(errors.New(msg))
 }
 
+// Unconcluded reports a run that says completed but names no conclusion:
+// Check reports it Running, as GitHub may add the conclusion a moment later.
+func (s *Status) Unconcluded() bool { return s.Status == "completed" && s.Conclusion == "" }
+
+// HoldUnconcluded keeps the time an Unconcluded run was first seen, and
+// fails it once ConclusionGrace has passed since: given when it was first
+// seen so (zero if not before), it returns that time (now when just now,
+// zero when st is not Unconcluded) and makes st Mismatched past the grace.
+func (s *Status) HoldUnconcluded(since, now time.Time) time.Time {
+	switch {
+	case !s.Unconcluded():
+		return time.Time{}
+	case since.IsZero():
+		since = now
+	}
+	if now.Sub(since) >= ConclusionGrace {
+		s.Outcome = Mismatched
+	}
+	return since
+}
+
 // Checker checks runs. It remembers each run's last answer and ETag so that
 // the next check is a conditional request; one Checker should serve a whole
 // process. It is safe for concurrent use.
 type Checker struct {
+	// Clock paces Wait; nil is the system clock.
+	Clock clock.Clock
+
 	mu    sync.Mutex
 	cache map[string]cached
 }
@@ -104,7 +143,7 @@ func (c *Checker) Check(ctx context.Context, client *ghclient.Client, runID int6
 		return nil, err
 	}
 	switch {
-	case st.Status != "completed":
+	case st.Status != "completed", st.Unconcluded():
 		st.Outcome = Running
 	case expected == "" || st.Conclusion == expected:
 		st.Outcome = Succeeded
@@ -172,19 +211,26 @@ type Options struct {
 	OnStatus func(*Status)
 }
 
-// Wait checks the run every PollInterval until it completes or ctx ends.
-// Transient failures of a check (5xx, network, rate limits) are retried at
-// the next interval: reading a run has no side effect. It returns the final
+// Wait checks the run every PollInterval (on c.Clock) until it completes
+// or ctx ends. Transient failures of a check (5xx, network, rate limits) are
+// retried at the next interval, or after the rate limit's wait when that is
+// longer: reading a run has no side effect. A run that stays completed
+// without a conclusion for ConclusionGrace fails. It returns the final
 // status; a Mismatched status comes with its final error.
 func (c *Checker) Wait(ctx context.Context, client *ghclient.Client, runID int64, opts Options) (*Status, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
 	}
+	clk := clock.Or(c.Clock)
 	defer c.Forget(client, runID)
-	var last *Status
-	var lastErr error
+	var (
+		last             *Status
+		lastErr          error
+		unconcludedSince time.Time
+	)
 	for {
 		st, err := c.Check(ctx, client, runID, opts.Expected)
+		pause := opts.PollInterval
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return last, waitStopped(ctx, runID, last)
@@ -192,8 +238,12 @@ func (c *Checker) Wait(ctx context.Context, client *ghclient.Client, runID int64
 			return nil, err
 		case err != nil:
 			lastErr = err
+			if ra, ok := ghclient.RetryAfter(err); ok {
+				pause = max(pause, ra)
+			}
 		default:
 			last, lastErr = st, nil
+			unconcludedSince = st.HoldUnconcluded(unconcludedSince, clk.Now())
 			if opts.OnStatus != nil {
 				opts.OnStatus(st)
 			}
@@ -201,17 +251,18 @@ func (c *Checker) Wait(ctx context.Context, client *ghclient.Client, runID int64
 				return st, st.Err()
 			}
 		}
-		t := time.NewTimer(opts.PollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			if lastErr != nil {
-				return last, failure.Transient(fmt.Errorf("%w (last check failed: %v)", waitStopped(ctx, runID, last), lastErr))
-			}
-			return last, waitStopped(ctx, runID, last)
-		case <-t.C:
+		if clk.Sleep(ctx, pause) != nil {
+			return last, stoppedAfter(ctx, runID, last, lastErr)
 		}
 	}
+}
+
+// stoppedAfter is waitStopped, naming the last check's failure if any.
+func stoppedAfter(ctx context.Context, runID int64, last *Status, lastErr error) error {
+	if lastErr != nil {
+		return failure.Transient(fmt.Errorf("%w (last check failed: %v)", waitStopped(ctx, runID, last), lastErr))
+	}
+	return waitStopped(ctx, runID, last)
 }
 
 // waitStopped explains why waiting ended before the run did. The run goes
