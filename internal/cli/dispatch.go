@@ -31,6 +31,7 @@ type DispatchOptions struct {
 	AllowHTTP        bool
 	CorrelationInput string
 	CorrelationID    string
+	Settle           time.Duration
 	Credentials      credentialFlags
 	// AndWait makes dispatch wait for the run (--wait).
 	AndWait bool
@@ -96,7 +97,8 @@ dispatched and a retry may succeed; 130 interrupted.`,
 	fl.BoolVar(&opts.Insecure, "insecure-skip-tls-verify", false, "skip TLS verification of the GitHub API (test servers only)")
 	fl.BoolVar(&opts.AllowHTTP, "allow-http", false, "allow plain-text http:// repository URLs (the token crosses the network unencrypted)")
 	fl.StringVar(&opts.CorrelationInput, "correlation-input", "", "workflow input that receives a unique key; with ${{ inputs.NAME }} in the workflow's run-name the run is found by it, exactly")
-	fl.StringVar(&opts.CorrelationID, "correlation-id", "", "the key to put into --correlation-input (8-64 letters, digits, '.', '_', '-'); default: a random one")
+	fl.StringVar(&opts.CorrelationID, "correlation-id", "", "the key to put into --correlation-input (8-64 letters, digits, '.', '_', '-'); the same key is the same dispatch: when a run of the last hour already carries it, that run is printed and nothing is dispatched; default: a random one")
+	fl.Var(durationValue{&opts.Settle}, "settle", "without run details or a correlation key: how long after the dispatch GitHub is assumed to have created its run; a lone run is taken only after this with no second one (default 10s)")
 	fl.StringVar(&opts.Credentials.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
 	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
 	fl.BoolVar(&opts.AndWait, "wait", false, "then wait for the run to finish, as gha-wait-for-workflow does, and add its conclusion to the output")
@@ -167,11 +169,11 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 	r := f.Runner.WithURLOptions(repourl.Options{AllowHTTP: o.AllowHTTP})
 	sc := &step.Context{
 		Alias: "dispatch", Config: raw, Credentials: look.git, LegacyCredentials: look.legacy,
-		CorrelationKey: o.CorrelationID, Logf: newLogPrinter(f).logf,
+		CorrelationKey: o.CorrelationID, Settle: o.Settle, Logf: newLogPrinter(f).logf,
 	}
-	res, stopped, err := drive(ctx, r.Dispatch, sc, time.Second, nil)
-	if stopped {
-		return step.DispatchStopped(res.Output, context.Cause(ctx))
+	res, stop, err := driver{clock: r.Clock, idle: time.Second}.drive(ctx, r.Dispatch, sc)
+	if stop != nil {
+		return step.DispatchStopped(res.Output, stop)
 	}
 	if err != nil {
 		return err

@@ -14,15 +14,16 @@ import (
 
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/internal/simtest"
-	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/step"
-	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )
 
 const testToken = "ghp_cli_test_token_abcdef"
 
 type cliFixture struct {
+	// clock is the fake clock the simulator and the command share.
+	clock          *clock.Fake
 	sim            *ghsim.Server
 	repo           *ghsim.Repo
 	env            map[string]string
@@ -32,11 +33,13 @@ type cliFixture struct {
 
 func newCLIFixture(t *testing.T, opts ghsim.Options) *cliFixture {
 	t.Helper()
+	fake := clock.NewFake(time.Now().Truncate(time.Second))
+	opts.Clock = fake
 	sim, _ := simtest.Start(t, opts)
 	repo := sim.AddRepo("myorg", "my-app")
 	sim.AddWorkflow(repo, ghsim.Workflow{File: "deploy.yml", Inputs: []string{"environment", "image_tag", "promotion_id", "deploy_version"}})
 	sim.AddToken(testToken, "octocat", false)
-	return &cliFixture{sim: sim, repo: repo, env: map[string]string{}}
+	return &cliFixture{clock: fake, sim: sim, repo: repo, env: map[string]string{}}
 }
 
 func (f *cliFixture) run(t *testing.T, args ...string) int {
@@ -51,17 +54,18 @@ func (f *cliFixture) runCtx(t *testing.T, ctx context.Context, args ...string) i
 	fac := &Factory{
 		IO:      IOStreams{In: strings.NewReader(f.stdin), Out: &f.stdout, ErrOut: &f.stderr},
 		Getenv:  func(k string) string { return f.env[k] },
-		Runner:  testRunner(simtest.Pool(f.sim)),
+		Runner:  testRunner(simtest.Pool(f.sim), f.clock),
 		Version: "test",
 	}
 	return Run(ctx, fac, args)
 }
 
-// testRunner is the command's Runner on the simulator, with a short settle
-// time for attribution by listing.
-func testRunner(pool *ghclient.Pool) *step.Runner {
-	return &step.Runner{Clients: pool, Dispatcher: &dispatch.Dispatcher{Settle: 300 * time.Millisecond}, Checker: &wait.Checker{}, CallTimeout: cliCallTimeout,
-		NotFoundGrace: 2 * time.Second}
+// testRunner is the command's Runner on the simulator, on clk (the system
+// clock when nil).
+func testRunner(pool *ghclient.Pool, clk clock.Clock) *step.Runner {
+	r := step.NewRunnerWithClock(clk)
+	r.Clients, r.CallTimeout = pool, cliCallTimeout
+	return r
 }
 
 func writeFile(t *testing.T, name, content string) string {

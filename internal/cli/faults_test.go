@@ -19,6 +19,7 @@ import (
 	"github.com/kargo-gha/kargo-gha/internal/docblock"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/internal/simtest"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 )
 
 var updateDocs = flag.Bool("update-docs", false, "rewrite the fault matrix in docs/reliability.md")
@@ -96,7 +97,8 @@ func runFaultRow(t *testing.T, row faultRow, key *rsa.PrivateKey, keyPEM string)
 	t.Helper()
 	var mu sync.Mutex
 	secrets := []string{keyPEM, strings.Split(keyPEM, "\n")[1]}
-	sim, err := ghsim.New(ghsim.Options{Answer: row.answer, RunDelay: 200 * time.Millisecond, QueuedFor: 200 * time.Millisecond, RunFor: 200 * time.Millisecond,
+	fake := clock.NewFake(time.Now().Truncate(time.Second))
+	sim, err := ghsim.New(ghsim.Options{Clock: fake, Answer: row.answer, RunDelay: 200 * time.Millisecond, QueuedFor: 200 * time.Millisecond, RunFor: 200 * time.Millisecond,
 		Observe: func(e ghsim.Exchange) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -131,7 +133,7 @@ func runFaultRow(t *testing.T, row faultRow, key *rsa.PrivateKey, keyPEM string)
 		Getenv: func(k string) string {
 			return map[string]string{"GITHUB_APP_CLIENT_ID": "Iv23liFaultMatrix", "GITHUB_APP_INSTALLATION_ID": "99", "GITHUB_APP_PRIVATE_KEY": keyPEM, "KARGO_OUTPUT": kargoOut}[k]
 		},
-		Runner:  testRunner(simtest.Pool(sim)),
+		Runner:  testRunner(simtest.Pool(sim), fake),
 		Version: "test",
 	}
 	args := append([]string{"dispatch", "--repo-url", repoURL, "--workflow-file", "deploy.yml", "--ref", "main", "--input", "environment=prod",

@@ -126,7 +126,7 @@ func TestSilentServerIsTransientAndSaysWhatTimedOut(t *testing.T) {
 	fac := &Factory{
 		IO:     IOStreams{In: strings.NewReader(""), Out: &stdout, ErrOut: &stderr},
 		Getenv: func(k string) string { return map[string]string{"GH_TOKEN": testToken}[k] },
-		Runner: testRunner(&ghclient.Pool{}), // the real dialer
+		Runner: testRunner(&ghclient.Pool{}, nil), // the real dialer
 	}
 	code := Run(context.Background(), fac, []string{"dispatch", "--repo-url", "https://" + ln.Addr().String() + "/myorg/my-app", "--workflow-file", "deploy.yml", "--ref", "main", "--timeout", "2"})
 	if code != ExitTransient || !strings.Contains(stderr.String(), "TLS handshake timeout") || !strings.Contains(stderr.String(), "nothing was dispatched") {

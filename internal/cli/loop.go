@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/safetext"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/step"
 )
 
@@ -22,30 +23,41 @@ var ErrInterrupted = errors.New("interrupted")
 // stepFunc is one of the step layer's steps.
 type stepFunc func(context.Context, *step.Context) (step.Result, error)
 
-// drive calls a step until it stops Running, as Kargo would, keeping its
+// driver calls a step until it stops Running, as Kargo would, keeping its
 // output as the state of the next call and pausing RetryAfter between calls
-// (idle when the step names none). It returns the last result; stopped is
-// set when ctx ended before the step did.
-func drive(ctx context.Context, run stepFunc, sc *step.Context, idle time.Duration, show func(step.Result)) (res step.Result, stopped bool, err error) {
+// (idle when the step names none) on the Runner's clock.
+type driver struct {
+	clock clock.Clock
+	idle  time.Duration
+	show  func(step.Result)
+	// deadline, when set, stops the calls once the clock passes it, with
+	// cause as the reason.
+	deadline time.Time
+	cause    error
+}
+
+// drive returns the last result; stop is why the calls stopped before the
+// step did (ctx's cause, or the deadline's), nil when the step ended.
+func (d driver) drive(ctx context.Context, run stepFunc, sc *step.Context) (res step.Result, stop error, err error) {
+	clk := clock.Or(d.clock)
 	for {
 		res, err = run(ctx, sc)
-		if show != nil {
-			show(res)
+		if d.show != nil {
+			d.show(res)
 		}
 		if err != nil || res.Status != step.StatusRunning {
-			return res, false, err
+			return res, nil, err
 		}
 		sc.SharedState = map[string]any{sc.Alias: res.Output}
-		pause := idle
+		pause := d.idle
 		if res.RetryAfter != nil {
 			pause = *res.RetryAfter
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res, true, nil
-		case <-t.C:
+		if !d.deadline.IsZero() && !clk.Now().Add(pause).Before(d.deadline) {
+			return res, d.cause, nil
+		}
+		if ctx.Err() != nil || clk.Sleep(ctx, pause) != nil {
+			return res, context.Cause(ctx), nil
 		}
 	}
 }

@@ -18,7 +18,7 @@ const EnvKargoOutput = "KARGO_OUTPUT"
 // outputKeys are the only names an output has: fixed in code, so that no
 // data ever shapes the key of a key=value line.
 var outputKeys = map[string]bool{
-	"runID": true, "runURL": true, "htmlURL": true, "correlationKey": true,
+	"runID": true, "runURL": true, "htmlURL": true, "attribution": true, "correlationKey": true,
 	"conclusion": true, "runAttempt": true, "failedJobs": true,
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 	"github.com/kargo-gha/kargo-gha/pkg/step"
@@ -151,21 +152,21 @@ func waitForRun(ctx context.Context, f *Factory, r *step.Runner, cfg map[string]
 	if timeout <= 0 {
 		timeout = defaultWaitTimeout
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the wait timeout of %s passed", timeout))
-	defer cancel()
 	p := newStatusPrinter(f)
 	sc := &step.Context{
 		Alias: "wait", Config: cfg, Credentials: look.git, LegacyCredentials: look.legacy,
 		Logf: p.logf,
 	}
-	res, stopped, err := drive(ctx, r.Wait, sc, wait.DefaultPollInterval, p.show)
+	d := driver{clock: r.Clock, idle: wait.DefaultPollInterval, show: p.show,
+		deadline: clock.Or(r.Clock).Now().Add(timeout), cause: fmt.Errorf("the wait timeout of %s passed", timeout)}
+	res, stop, err := d.drive(ctx, r.Wait, sc)
 	p.done()
-	if stopped {
-		msg := fmt.Errorf("stopped waiting (%v); the run goes on: %s", context.Cause(ctx), res.Message)
-		if errors.Is(context.Cause(ctx), ErrInterrupted) {
-			return res, failure.Final(msg)
+	if stop != nil {
+		err := step.WaitStopped(res, stop)
+		if errors.Is(stop, ErrInterrupted) {
+			return res, failure.Final(err)
 		}
-		return res, failure.Transient(msg)
+		return res, err
 	}
 	if err == nil {
 		progress(f, "%s", res.Message)

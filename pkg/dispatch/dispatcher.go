@@ -40,8 +40,14 @@ type Request struct {
 	CorrelationInput string
 	// Timeout bounds the whole dispatch, counted from its intent: sending
 	// it (rate limits, an unreachable server) and then finding its run,
-	// counted again from the send. DefaultTimeout when zero.
+	// counted again from the send. DefaultTimeout when zero. A dispatch
+	// attributed by listing is given at least its settle and read lag to
+	// decide, whatever the timeout.
 	Timeout time.Duration
+	// Settle overrides the Dispatcher's settle for this dispatch: how long
+	// after GitHub accepted it its run is assumed to exist (attribution
+	// by listing only).
+	Settle time.Duration
 }
 
 // Defaults and limits of a dispatch.
@@ -163,11 +169,24 @@ func (s *State) Err() error {
 
 func (d *Dispatcher) clock() clock.Clock { return clock.Or(d.Clock) }
 
-func (d *Dispatcher) settle() time.Duration {
-	if d.Settle > 0 {
+// settle is how long after a dispatch its run is assumed to exist.
+func (d *Dispatcher) settle(req Request) time.Duration {
+	switch {
+	case req.Settle > 0:
+		return req.Settle
+	case d.Settle > 0:
 		return d.Settle
 	}
 	return DefaultSettle
+}
+
+// SettleOf is the settle a dispatch of req is attributed with.
+func (d *Dispatcher) SettleOf(req Request) time.Duration { return d.settle(req) }
+
+// decisionTime is how long after a dispatch attribution by listing may
+// need to decide: the settle, created_at's whole second, the read lag.
+func (d *Dispatcher) decisionTime(req Request) time.Duration {
+	return d.settle(req) + wholeSecond + readLag + time.Second
 }
 
 func (r Request) timeout() time.Duration {

@@ -38,13 +38,13 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 		if code := ghclient.StatusCode(err); code >= 400 && code < 500 && code != http.StatusTooManyRequests && !ghclient.RateLimited(err) {
 			return d.fail(s, fmt.Errorf("the run cannot be looked up: %w; %s", err, mayExist(req, s)))
 		}
-		return d.again(req, s, err)
+		return d.again(req, s, err, false)
 	}
 	l, complete := w.listing(floor)
 	if s.NotBefore.IsZero() {
 		s.NotBefore = d.notBefore(host, s, l)
 	}
-	v := Attribute(d.seeker(c, s), l, w.claimedByOthers(s.Attempt))
+	v := Attribute(d.seeker(c, req, s), l, w.claimedByOthers(s.Attempt))
 	switch {
 	case v.Run > 0:
 		w.take(v.Run, s.Attempt, now)
@@ -52,17 +52,22 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 		return Step{}, nil
 	case v.Refused:
 		w.unhold(s.Attempt)
-		return d.fail(s, &AmbiguousError{Workflow: req.WorkflowFile, Candidates: d.results(c, v.Candidates), RunsPage: s.RunsPage, Reason: v.Reason, Key: s.Key, Uncertainty: s.Uncertainty, Settle: d.settle()})
+		return d.fail(s, &AmbiguousError{Workflow: req.WorkflowFile, Candidates: d.results(c, v.Candidates), RunsPage: s.RunsPage, Reason: v.Reason, Key: s.Key, Uncertainty: s.Uncertainty, Settle: d.settle(req)})
 	case !complete && s.Key == "":
 		w.unhold(s.Attempt)
 		return d.fail(s, fmt.Errorf("more runs of %s on %s appeared since the dispatch than one listing holds (%d pages), so its own cannot be told; %s", req.WorkflowFile, req.Ref, maxListPages, mayExist(req, s)))
 	}
-	return d.again(req, s, nil)
+	return d.again(req, s, nil, len(l.Runs) > 0 && s.Key == "")
 }
 
-// again schedules the next look, or fails once the timeout has passed.
-func (d *Dispatcher) again(req Request, s *State, lastErr error) (Step, error) {
+// again schedules the next look, or fails once the timeout has passed. A
+// dispatch without a key that has candidates in view gets at least the
+// time its attribution needs to decide.
+func (d *Dispatcher) again(req Request, s *State, lastErr error, deciding bool) (Step, error) {
 	waited := d.clock().Now().Sub(s.Start())
+	if deciding {
+		req.Timeout = max(req.Timeout, d.decisionTime(req))
+	}
 	pause := FindInterval(waited)
 	if ra, ok := ghclient.RetryAfter(lastErr); ok {
 		pause = max(pause, ra)
@@ -122,9 +127,9 @@ func (d *Dispatcher) notBefore(host *hostState, s *State, l Listing) time.Time {
 	return t.Add(-time.Second).Truncate(time.Second)
 }
 
-func (d *Dispatcher) seeker(c *ghclient.Client, s *State) Seeker {
+func (d *Dispatcher) seeker(c *ghclient.Client, req Request, s *State) Seeker {
 	sk := Seeker{Key: s.Key, KeyGiven: s.KeyGiven, KeyCheckedAt: s.KeyCheckedAt, NotBefore: s.NotBefore,
-		Uncertain: s.Phase == PhaseSending, Settle: d.settle()}
+		Uncertain: s.Phase == PhaseSending, Settle: d.settle(req)}
 	if s.Key == "" && c.LoginKnown() {
 		sk.Login = c.Login(context.Background()) // known: no request
 	}

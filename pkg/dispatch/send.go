@@ -94,7 +94,7 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, req Request, 
 	if s.Key == "" {
 		// Until this dispatch decides its run, a new run of the workflow
 		// and ref could be its: no other dispatch without a key goes out.
-		w.hold(s.Attempt, d.clock().Now().Add(d.settle()+wholeSecond+readLag+time.Second))
+		w.hold(s.Attempt, d.clock().Now().Add(d.decisionTime(req)))
 	}
 	if err != nil {
 		s.Phase, s.Uncertainty = PhaseSending, LostAnswer
@@ -140,7 +140,9 @@ func (d *Dispatcher) post(ctx context.Context, c *ghclient.Client, host *hostSta
 // the dispatch; otherwise it is tried again, backed off, while its time
 // lasts, and past that the error is transient (retrying whole is safe).
 func (d *Dispatcher) notSent(req Request, s *State, err error) (Step, error) {
-	if failure.IsFinal(err) && !ghclient.RateLimited(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	// Only a refusal someone classified as final ends it: an error nobody
+	// vouched for, before anything left, is tried again while time lasts.
+	if failure.IsFinal(err) && !failure.Unclassified(err) && !ghclient.RateLimited(err) {
 		return d.fail(s, err)
 	}
 	s.SendFailures++

@@ -57,3 +57,9 @@ func IsFinal(err error) bool {
 	}
 	return true
 }
+
+// Unclassified reports an error that no one marked final or transient.
+func Unclassified(err error) bool {
+	var e *Error
+	return !errors.As(err, &e)
+}

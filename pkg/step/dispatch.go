@@ -53,7 +53,7 @@ func (r *Runner) Dispatch(ctx context.Context, sc *Context) (Result, error) {
 		st = s
 	}
 	d := &dispatchCall{r: r, sc: sc, cfg: cfg, t: t, req: dispatch.Request{
-		WorkflowFile: cfg.WorkflowFile, Ref: cfg.Ref, Inputs: cfg.Inputs, CorrelationInput: cfg.CorrelationInput, Timeout: cfg.Timeout,
+		WorkflowFile: cfg.WorkflowFile, Ref: cfg.Ref, Inputs: cfg.Inputs, CorrelationInput: cfg.CorrelationInput, Timeout: cfg.Timeout, Settle: sc.Settle,
 	}}
 	return d.run(ctx, st)
 }
@@ -156,7 +156,7 @@ func (d *dispatchCall) succeeded(st *dispatch.State, note string) (Result, error
 	if st.Key != "" {
 		out[outCorrelationKey] = st.Key
 	}
-	msg := fmt.Sprintf("dispatched %s on %s: run %d %s (%s)", d.cfg.WorkflowFile, d.cfg.Ref, run.ID, run.HTMLURL, attributionNote(run.Method, d.r.Dispatcher))
+	msg := fmt.Sprintf("dispatched %s on %s: run %d %s (%s)", d.cfg.WorkflowFile, d.cfg.Ref, run.ID, run.HTMLURL, attributionNote(run.Method, d.r.Dispatcher.SettleOf(d.req)))
 	if run.Method == dispatch.ByEarlierDispatch {
 		msg = fmt.Sprintf("run %d %s already carries key %s: the same key is the same dispatch, so nothing was dispatched", run.ID, run.HTMLURL, st.Key)
 	}
@@ -168,16 +168,12 @@ func (d *dispatchCall) succeeded(st *dispatch.State, note string) (Result, error
 
 // attributionNote says how the run was found and, for a listing, what that
 // assumed.
-func attributionNote(m dispatch.Method, disp *dispatch.Dispatcher) string {
+func attributionNote(m dispatch.Method, settle time.Duration) string {
 	switch m {
 	case dispatch.ByRunDetails:
 		return "named by GitHub in its answer"
 	case dispatch.ByCorrelationKey:
 		return "found by its correlation key"
-	}
-	settle := disp.Settle
-	if settle <= 0 {
-		settle = dispatch.DefaultSettle
 	}
 	return fmt.Sprintf("found by listing: the only new run of the workflow and ref within %s of the dispatch, assuming no other dispatcher with these credentials dispatched it meanwhile; set correlationInput for exact attribution", settle)
 }

@@ -76,6 +76,9 @@ type Context struct {
 	// command line's --correlation-id); otherwise it derives from Project,
 	// Promotion and Alias, or is random when those are empty.
 	CorrelationKey string
+	// Settle, when set, overrides the Dispatcher's settle for this
+	// dispatch (the command line's --settle).
+	Settle time.Duration
 }
 
 // Result is what a step call reports. Output holds only JSON types with
@@ -116,7 +119,13 @@ type Runner struct {
 
 // NewRunner returns a Runner with fresh shared parts.
 func NewRunner() *Runner {
-	return &Runner{Clients: &ghclient.Pool{}, Dispatcher: &dispatch.Dispatcher{}, Checker: &wait.Checker{}}
+	return NewRunnerWithClock(nil)
+}
+
+// NewRunnerWithClock returns a Runner with fresh shared parts, all on c
+// (the system clock when nil).
+func NewRunnerWithClock(c clock.Clock) *Runner {
+	return &Runner{Clients: &ghclient.Pool{}, Dispatcher: &dispatch.Dispatcher{Clock: c}, Checker: &wait.Checker{Clock: c}, Clock: c}
 }
 
 // call bounds one step call's work.
