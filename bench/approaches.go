@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 )
@@ -21,13 +22,28 @@ type approach interface {
 }
 
 // ours is this project: run details when GitHub gives them, else run
-// correlation by listing (pkg/dispatch).
-type ours struct{ d *dispatch.Dispatcher }
+// correlation by listing (pkg/dispatch). With correlationInput set, each
+// dispatch carries a fresh key in that input, which the workflow's
+// run-name echoes (the README's advice for concurrent dispatches without
+// run details).
+type ours struct {
+	d                *dispatch.Dispatcher
+	correlationInput string
+}
 
-func (ours) name() string { return "kargo-gha" }
+// dispatchTimeout is Request.Timeout in every scenario (on the run's clock).
+const dispatchTimeout = 120 * time.Second
+
+func (o ours) name() string {
+	if o.correlationInput != "" {
+		return "kargo-gha, correlationInput"
+	}
+	return "kargo-gha"
+}
 
 func (o ours) dispatch(ctx context.Context, c *ghclient.Client, workflow, nonce string) (int64, error) {
-	res, err := o.d.Dispatch(ctx, c, dispatch.Request{WorkflowFile: workflow, Ref: "main", Inputs: map[string]string{"nonce": nonce}, Timeout: 120 * time.Second}, "")
+	req := dispatch.Request{WorkflowFile: workflow, Ref: "main", Inputs: map[string]string{"nonce": nonce}, CorrelationInput: o.correlationInput, Timeout: dispatchTimeout}
+	res, err := o.d.Dispatch(ctx, c, req, "")
 	if err != nil {
 		return 0, err
 	}
@@ -37,12 +53,15 @@ func (o ours) dispatch(ctx context.Context, c *ghclient.Client, workflow, nonce 
 // fixedPoll stands for the popular dispatch actions before run details
 // existed: dispatch, then every pollEvery list the workflow's runs and take
 // the newest workflow_dispatch run created after the local dispatch time.
-type fixedPoll struct{ pollEvery time.Duration }
+type fixedPoll struct {
+	pollEvery time.Duration
+	clk       clock.Clock
+}
 
 func (fixedPoll) name() string { return "baseline: fixed 5 s poll, newest run" }
 
 func (p fixedPoll) dispatch(ctx context.Context, c *ghclient.Client, workflow, nonce string) (int64, error) {
-	start := time.Now().Truncate(time.Second)
+	start := p.clk.Now().Truncate(time.Second)
 	_, _, err := c.Actions.CreateWorkflowDispatchEventByFileName(ctx, c.Repo.Owner, c.Repo.Name, workflow, github.CreateWorkflowDispatchEventRequest{
 		Ref: "main", Inputs: map[string]any{"nonce": nonce},
 	})
@@ -50,10 +69,8 @@ func (p fixedPoll) dispatch(ctx context.Context, c *ghclient.Client, workflow, n
 		return 0, err
 	}
 	for {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(p.pollEvery):
+		if err := p.clk.Sleep(ctx, p.pollEvery); err != nil {
+			return 0, err
 		}
 		runs, _, err := c.Actions.ListWorkflowRunsByFileName(ctx, c.Repo.Owner, c.Repo.Name, workflow, &github.ListWorkflowRunsOptions{
 			Event: "workflow_dispatch", Branch: "main", ListOptions: github.ListOptions{PerPage: 10},
@@ -100,3 +117,10 @@ func plainGet(ctx context.Context, c *ghclient.Client, runID int64) (string, err
 	}
 	return run.GetStatus(), nil
 }
+
+// unkeyed is this project without a correlation key, named for the
+// concurrency table: its dispatches of one workflow and ref are sent one at
+// a time.
+type unkeyed struct{ ours }
+
+func (unkeyed) name() string { return "kargo-gha, no key (sent one at a time)" }

@@ -33,10 +33,18 @@ func TestShortRun(t *testing.T) {
 			t.Errorf("overhead %s L=%s: %d errors, %d misattributed", c.Mode, c.L, c.Errors, c.Misattributed)
 		}
 	}
+	// Scenario 3: with a key, and without one (sent one at a time).
+	ours := 0
 	for _, c := range r.Concurrency {
-		if c.Approach == "kargo-gha" && (c.Errors > 0 || c.Misattributed > 0 || c.ClaimedTwice > 0) {
-			t.Errorf("concurrency: %+v", c)
+		if strings.HasPrefix(c.Approach, "kargo-gha") {
+			ours++
+			if c.OK != c.N || c.Errors > 0 || c.Misattributed > 0 || c.ClaimedTwice > 0 {
+				t.Errorf("concurrency: %+v", c)
+			}
 		}
+	}
+	if ours != 2 {
+		t.Errorf("concurrency: %d rows of kargo-gha, want 2 (with and without a key)", ours)
 	}
 	if r.Tokens[0].Exchanges != 1 {
 		t.Errorf("token exchanges %+v", r.Tokens[0])

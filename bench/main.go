@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
-	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 )
 
 func main() {
@@ -56,9 +55,10 @@ func main() {
 
 // run measures every scenario with every approach.
 func run(s settings, logf func(string, ...any)) (*results, error) {
-	r := &results{Started: time.Now(), Machine: machine()}
+	r := &results{Started: time.Now(), Machine: machine(), Speed: s.speed}
+	s.clk = newClock(s.speed)
 	approaches := func() []approach {
-		return []approach{ours{d: &dispatch.Dispatcher{}}, fixedPoll{pollEvery: s.baselinePoll}, detailsOnly{}}
+		return []approach{s.ours(""), s.fixedPoll(), detailsOnly{}}
 	}
 	for _, answer := range []ghsim.DispatchAnswer{ghsim.AnswerRunDetails, ghsim.AnswerNoContent} {
 		for _, l := range s.delays {
@@ -72,13 +72,25 @@ func run(s settings, logf func(string, ...any)) (*results, error) {
 			}
 		}
 	}
-	for _, a := range approaches() {
-		logf("concurrency: %d dispatches, %s", s.concurrencyN, a.name())
-		c, err := runConcurrency(s, a)
+	// Scenario 3: this project with a correlation key, which is what the
+	// README tells users to set for concurrent dispatches without run
+	// details; the baselines as they are. Without a key, dispatches of one
+	// workflow and ref are sent one at a time, each deciding its run
+	// first: a few show what that costs.
+	type concurrent struct {
+		a approach
+		n int
+	}
+	for _, c := range []concurrent{
+		{s.ours(correlationInput), s.concurrencyN}, {s.fixedPoll(), s.concurrencyN}, {detailsOnly{}, s.concurrencyN},
+		{unkeyed{s.ours("")}, s.unkeyedN},
+	} {
+		logf("concurrency: %d dispatches, %s", c.n, c.a.name())
+		res, err := runConcurrency(s, c.a, c.n)
 		if err != nil {
 			return nil, err
 		}
-		r.Concurrency = append(r.Concurrency, c)
+		r.Concurrency = append(r.Concurrency, res)
 	}
 	for _, perDispatch := range []bool{false, true} {
 		logf("tokens: %d dispatches, a token per dispatch: %t", s.appN, perDispatch)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
@@ -25,27 +26,46 @@ import (
 type settings struct {
 	delays           []time.Duration // run-creation delays L
 	overheadN        int             // dispatches per (approach, L, mode)
-	concurrencyN     int             // scenario 3
+	concurrencyN     int             // scenario 3, with a correlation key
 	concurrencyDelay time.Duration
+	unkeyedN         int           // scenario 3 without a key: sent one at a time
 	appN             int           // scenario 4
 	baselinePoll     time.Duration // baseline (a)'s poll interval
 	waitPoll         time.Duration // scenario 5's stand-in for 30 s
 	budgetN          int           // scenario 6: invocations per case
+	// speed is how fast the clock of the dispatcher, the simulator and the
+	// baselines runs: 1 is real time (the report); faster in the short
+	// setting, where timings are not meaningful and only counts are read.
+	speed float64
+	// clk is the run's clock, made from speed by run.
+	clk clock.Clock
 }
 
 var full = settings{
 	delays: []time.Duration{500 * time.Millisecond, 2 * time.Second, 5 * time.Second}, overheadN: 40,
-	concurrencyN: 1000, concurrencyDelay: 500 * time.Millisecond, appN: 1000, baselinePoll: 5 * time.Second, waitPoll: 50 * time.Millisecond,
-	budgetN: 50,
+	concurrencyN: 1000, concurrencyDelay: 500 * time.Millisecond, unkeyedN: 3, appN: 1000, baselinePoll: 5 * time.Second, waitPoll: 50 * time.Millisecond,
+	budgetN: 50, speed: 1,
 }
 
 var short = settings{
 	delays: []time.Duration{50 * time.Millisecond, 200 * time.Millisecond}, overheadN: 4,
-	concurrencyN: 30, concurrencyDelay: 50 * time.Millisecond, appN: 20, baselinePoll: 300 * time.Millisecond, waitPoll: 10 * time.Millisecond,
-	budgetN: 3,
+	concurrencyN: 30, concurrencyDelay: 50 * time.Millisecond, unkeyedN: 3, appN: 20, baselinePoll: 300 * time.Millisecond, waitPoll: 10 * time.Millisecond,
+	budgetN: 3, speed: 20,
 }
 
+// ours is this project's approach on the run's clock, with a Dispatcher
+// of its own (a process of its own).
+func (s settings) ours(correlationInput string) ours {
+	return ours{d: &dispatch.Dispatcher{Clock: s.clk}, correlationInput: correlationInput}
+}
+
+func (s settings) fixedPoll() fixedPoll { return fixedPoll{pollEvery: s.baselinePoll, clk: s.clk} }
+
 const token = "ghp_benchmark_token"
+
+// correlationInput is the input that carries a dispatch's key; every
+// workflow of the benchmark declares it and echoes it in its run-name.
+const correlationInput = "dispatch_key"
 
 // env is one simulator with one repository and many workflows, and a
 // client for it under github.com's name (rate limits are counted there).
@@ -63,9 +83,9 @@ func newEnv(opts ghsim.Options, workflows int) (*env, error) {
 	}
 	repo := sim.AddRepo("bench", "app")
 	for i := 0; i < workflows; i++ {
-		sim.AddWorkflow(repo, ghsim.Workflow{File: workflowName(i), Inputs: []string{"nonce"}})
+		sim.AddWorkflow(repo, benchWorkflow(workflowName(i)))
 	}
-	sim.AddWorkflow(repo, ghsim.Workflow{File: "warm-up.yml", Inputs: []string{"nonce"}})
+	sim.AddWorkflow(repo, benchWorkflow("warm-up.yml"))
 	sim.AddToken(token, "bench", false)
 	e := &env{sim: sim, repo: repo, pool: &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}}
 	e.client, err = e.clientFor(credentials.Credentials{Token: token, Source: "bench"})
@@ -83,6 +103,14 @@ func (e *env) clientFor(creds credentials.Credentials) (*ghclient.Client, error)
 func (e *env) close() { e.pool.CloseIdleConnections(); e.sim.Close() }
 
 func workflowName(i int) string { return fmt.Sprintf("wf-%04d.yml", i) }
+
+// benchWorkflow declares the nonce (which dispatch made a run) and the
+// correlation input, and echoes the key in the run title as the README
+// tells users to; dispatches without a key leave it out of the title.
+func benchWorkflow(file string) ghsim.Workflow {
+	return ghsim.Workflow{File: file, Inputs: []string{"nonce", correlationInput},
+		RunName: "Deploy ${{ inputs." + correlationInput + " }}"}
+}
 
 // nonceOf says which dispatch really created a run.
 func (e *env) nonceOf() map[int64]string {
@@ -114,7 +142,7 @@ type overheadCell struct {
 // runOverhead dispatches n workflows at once (one each, so nothing waits
 // for anything else) and measures time to run ID beyond L.
 func runOverhead(s settings, a approach, answer ghsim.DispatchAnswer, l time.Duration) (overheadCell, error) {
-	e, err := newEnv(ghsim.Options{Answer: answer, RunDelay: l}, s.overheadN)
+	e, err := newEnv(ghsim.Options{Answer: answer, RunDelay: l, Clock: s.clk}, s.overheadN)
 	if err != nil {
 		return overheadCell{}, err
 	}
@@ -135,9 +163,9 @@ func runOverhead(s settings, a approach, answer ghsim.DispatchAnswer, l time.Dur
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
-			start := time.Now()
+			start := s.clk.Now()
 			ids[i], errs[i] = a.dispatch(ctx, e.client, workflowName(i), fmt.Sprint(i))
-			durations[i] = time.Since(start) - l
+			durations[i] = clock.Since(s.clk, start) - l
 		}(i)
 	}
 	wg.Wait()
@@ -187,42 +215,53 @@ type concurrencyResult struct {
 	N, OK, Errors               int
 	Misattributed, ClaimedTwice int
 	Wall                        time.Duration
-	Requests, Counted           int
-	PeakHeapMiB                 uint64
+	// Times are the successful dispatches' times to their run ID, shortest
+	// first, kept for small runs only (the one without a key).
+	Times             []time.Duration `json:",omitempty"`
+	Requests, Counted int
+	PeakHeapMiB       uint64
 }
 
+// maxTimes: runs of more dispatches keep no times of their own.
+const maxTimes = 10
+
 // runConcurrency: n dispatches of one workflow and ref at once, in 204 mode.
-func runConcurrency(s settings, a approach) (concurrencyResult, error) {
-	e, err := newEnv(ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: s.concurrencyDelay}, 1)
+func runConcurrency(s settings, a approach, n int) (concurrencyResult, error) {
+	e, err := newEnv(ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: s.concurrencyDelay, Clock: s.clk}, 1)
 	if err != nil {
 		return concurrencyResult{}, err
 	}
 	defer e.close()
 	ctx := context.Background()
-	if o, ok := a.(ours); ok {
+	if o, ok := a.(ours); ok && o.correlationInput != "" {
+		// A long-lived process has met the host before. (Not without a
+		// key: that costs a whole settle, to save one GET /user.)
 		_, _ = o.dispatch(ctx, e.client, "warm-up.yml", "warm-up")
 	}
 	e.sim.ResetStats()
 	runtime.GC()
 	var peak atomic.Uint64
 	stop := sampleHeap(&peak)
-	ids := make([]int64, s.concurrencyN)
-	errs := make([]error, s.concurrencyN)
-	start := time.Now()
+	ids := make([]int64, n)
+	errs := make([]error, n)
+	times := make([]time.Duration, n)
+	start := s.clk.Now()
 	var wg sync.WaitGroup
-	for i := 0; i < s.concurrencyN; i++ {
+	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 			defer cancel()
+			t0 := s.clk.Now()
 			ids[i], errs[i] = a.dispatch(ctx, e.client, workflowName(0), fmt.Sprint(i))
+			times[i] = clock.Since(s.clk, t0)
 		}(i)
 	}
 	wg.Wait()
-	wall := time.Since(start)
+	wall := clock.Since(s.clk, start)
 	stop()
-	res := concurrencyResult{Approach: a.name(), N: s.concurrencyN, Wall: wall, PeakHeapMiB: peak.Load() >> 20}
+	res := concurrencyResult{Approach: a.name(), N: n, Wall: wall, PeakHeapMiB: peak.Load() >> 20}
 	nonces := e.nonceOf()
 	claims := map[int64]int{}
 	for i := range ids {
@@ -231,16 +270,20 @@ func runConcurrency(s settings, a approach) (concurrencyResult, error) {
 			continue
 		}
 		res.OK++
+		if n <= maxTimes {
+			res.Times = append(res.Times, times[i])
+		}
 		claims[ids[i]]++
 		if nonces[ids[i]] != fmt.Sprint(i) {
 			res.Misattributed++
 		}
 	}
-	for _, n := range claims {
-		if n > 1 {
-			res.ClaimedTwice += n - 1
+	for _, k := range claims {
+		if k > 1 {
+			res.ClaimedTwice += k - 1
 		}
 	}
+	sort.Slice(res.Times, func(i, j int) bool { return res.Times[i] < res.Times[j] })
 	st := e.sim.Stats()
 	res.Requests, res.Counted = st.Requests, st.Counted
 	return res, nil
@@ -277,7 +320,7 @@ type tokenResult struct {
 // mints a token for every dispatch (a fresh client each time), as a job
 // that creates its own App token does.
 func runTokens(s settings, perDispatch bool) (tokenResult, error) {
-	e, err := newEnv(ghsim.Options{}, 1)
+	e, err := newEnv(ghsim.Options{Clock: s.clk}, 1)
 	if err != nil {
 		return tokenResult{}, err
 	}
@@ -289,7 +332,7 @@ func runTokens(s settings, perDispatch bool) (tokenResult, error) {
 	e.sim.AddApp(&ghsim.App{ID: 1, ClientID: "Iv23liBench", PublicKey: &key.PublicKey, Installations: map[int64][]string{7: {"bench/app"}}})
 	creds := credentials.Credentials{Source: "bench", App: &credentials.App{ClientID: "Iv23liBench", InstallationID: 7,
 		PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})}}
-	d := &dispatch.Dispatcher{}
+	d := &dispatch.Dispatcher{Clock: s.clk}
 	res := tokenResult{Approach: "kargo-gha (shared installation token)", N: s.appN}
 	if perDispatch {
 		res.Approach = "baseline: a token per dispatch"
@@ -330,7 +373,8 @@ type waitResult struct {
 }
 
 // runWait waits on a run that changes status twice (queued, in_progress,
-// completed) over about 20 checks.
+// completed) over about 20 checks. It runs on the system clock in every
+// setting: pkg/wait's Checker polls on real timers (20 polls of waitPoll).
 func runWait(s settings, conditional bool) (waitResult, error) {
 	life := 20 * s.waitPoll
 	e, err := newEnv(ghsim.Options{QueuedFor: life / 3, RunFor: life * 2 / 3}, 1)
