@@ -80,6 +80,11 @@ func (s schedule) String() string {
 		s.seed, s.answer, s.keyed, s.runDelay, s.faultName, sig, s.foreign)
 }
 
+// campaignSettle is the settle the campaign's invocations assume: longer
+// than every run delay it draws (so its schedules are inside the
+// documented assumption), short enough for hundreds of real processes.
+const campaignSettle = "2s"
+
 var campaignFaults = []struct {
 	name  string
 	fault func() *ghsim.Fault
@@ -181,7 +186,7 @@ func runSchedule(t *testing.T, bin string, s schedule) outcome {
 	_ = os.WriteFile(ca, sim.CACertPEM, 0o600)
 	nonce := fmt.Sprintf("n%d", s.seed)
 	args := []string{"dispatch", "--repo-url", sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main",
-		"--input", "environment=prod", "--input", "nonce=" + nonce, "--timeout", "8"}
+		"--input", "environment=prod", "--input", "nonce=" + nonce, "--timeout", "8", "--settle", campaignSettle}
 	if s.keyed {
 		args = append(args, "--correlation-input", "dispatch_key")
 	}
@@ -310,7 +315,7 @@ func crossProcess(t *testing.T, bin string, answer ghsim.DispatchAnswer, keyed b
 		go func(i int) {
 			defer wg.Done()
 			args := []string{"dispatch", "--repo-url", sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main",
-				"--input", "environment=prod", "--input", fmt.Sprintf("nonce=p%d", i), "--timeout", "30"}
+				"--input", "environment=prod", "--input", fmt.Sprintf("nonce=p%d", i), "--timeout", "30", "--settle", campaignSettle}
 			if keyed {
 				args = append(args, "--correlation-input", "dispatch_key")
 			}
@@ -353,4 +358,82 @@ func crossProcess(t *testing.T, bin string, answer ghsim.DispatchAnswer, keyed b
 		}
 	}
 	return c
+}
+
+// The same --correlation-id is the same dispatch. Invoked again after its
+// run exists, the command prints that run and dispatches nothing; invoked
+// twice at once, at most one invocation prints a run, and never the
+// other's.
+func TestCorrelationIDIsAnIdempotencyKeyAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the built command in separate processes")
+	}
+	bin := builtCommand(t)
+	for _, answer := range []ghsim.DispatchAnswer{ghsim.AnswerRunDetails, ghsim.AnswerNoContent} {
+		t.Run(fmt.Sprint("answer ", answer), func(t *testing.T) {
+			sim, repo := campaignSim(t, answer, 300*time.Millisecond)
+			ca := writeFile(t, "ca.pem", string(sim.CACertPEM))
+			invoke := func(nonce, key string) (int, int64, string) {
+				cmd := exec.Command(bin, "dispatch", "--repo-url", sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main",
+					"--input", "environment=prod", "--input", "nonce="+nonce, "--timeout", "20", "--settle", campaignSettle,
+					"--correlation-input", "dispatch_key", "--correlation-id", key)
+				cmd.Env = []string{"SSL_CERT_FILE=" + ca, "GH_TOKEN=" + testToken}
+				var stdout, stderr bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				_ = cmd.Run()
+				var out struct{ RunID int64 }
+				_ = json.Unmarshal(stdout.Bytes(), &out)
+				return cmd.ProcessState.ExitCode(), out.RunID, stderr.String()
+			}
+			owner := func(id int64) string {
+				for _, r := range sim.Runs(repo) {
+					if r.ID == id {
+						return fmt.Sprint(r.Inputs["nonce"])
+					}
+				}
+				return ""
+			}
+			// In a row: the second invocation is the first's dispatch.
+			code, first, stderr := invoke("first", "deploy-v1.2")
+			if code != 0 || owner(first) != "first" {
+				t.Fatalf("first: exit %d, run %d: %s", code, first, stderr)
+			}
+			code, again, stderr := invoke("again", "deploy-v1.2")
+			if code != 0 || again != first || !strings.Contains(stderr, "nothing was dispatched") || len(sim.Runs(repo)) != 1 {
+				t.Fatalf("again: exit %d, run %d (first %d), %d runs: %s", code, again, first, len(sim.Runs(repo)), stderr)
+			}
+			// At once, in pairs.
+			for pair := 0; pair < 5; pair++ {
+				key := fmt.Sprintf("release-%d-%d", answer, pair)
+				var wg sync.WaitGroup
+				codes, printed, stderrs := make([]int, 2), make([]int64, 2), make([]string, 2)
+				for i := range 2 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						codes[i], printed[i], stderrs[i] = invoke(fmt.Sprintf("%s-%d", key, i), key)
+					}()
+				}
+				wg.Wait()
+				var own []int64
+				for i := range 2 {
+					if codes[i] != 0 {
+						continue
+					}
+					// A run printed is this invocation's, or, when it sent
+					// nothing, the one dispatch of this key.
+					mine := owner(printed[i]) == fmt.Sprintf("%s-%d", key, i)
+					if !mine && !strings.Contains(stderrs[i], "nothing was dispatched") {
+						t.Errorf("pair %d: invocation %d printed run %d of %q: %s", pair, i, printed[i], owner(printed[i]), stderrs[i])
+					}
+					if mine {
+						own = append(own, printed[i])
+					}
+				}
+				if len(own) > 1 {
+					t.Errorf("pair %d: both invocations dispatched and printed a run (%v)", pair, own)
+				}
+			}
+		})
+	}
 }

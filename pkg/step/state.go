@@ -2,7 +2,6 @@ package step
 
 import (
 	"time"
-
 )
 
 // Output keys. Kargo keeps a step's output in the Promotion's state, where
