@@ -39,9 +39,23 @@ type engineFixture struct {
 	credsDB kargocreds.Database
 	steps   []promotion.Step
 	vars    []kargoapi.ExpressionVariable
+	// refusesRunDetails: the simulated host refuses return_run_details, so
+	// the dispatch step's call sends the dispatch twice (refused, resent).
+	refusesRunDetails bool
 
 	mu        sync.Mutex
 	callTimes []time.Duration
+	calls     []engineCall
+}
+
+// engineCall is what one engine call did: the steps it ran and the GitHub
+// requests the simulator answered meanwhile (meaningful only while one
+// controller at a time calls).
+type engineCall struct {
+	from, to int // the steps run, first and last
+	status   kargoapi.PromotionPhase
+	requests int
+	byRoute  map[string]int
 }
 
 func newEngineFixture(t *testing.T, opts ghsim.Options, stageFile string, wf ghsim.Workflow) *engineFixture {
@@ -56,7 +70,7 @@ func newEngineFixture(t *testing.T, opts ghsim.Options, stageFile string, wf ghs
 	wf.Inputs = []string{"greeting", "environment", "promotion_id", "deploy_version", "dispatch_key"}
 	sim.AddWorkflow(repo, wf)
 	sim.AddToken(token, "kargo", false)
-	f := &engineFixture{sim: sim, repo: repo, pool: &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}}
+	f := &engineFixture{sim: sim, repo: repo, pool: &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}, refusesRunDetails: opts.Answer == ghsim.AnswerGHES320}
 	f.credsDB = &kargocreds.FakeDB{GetFn: func(_ context.Context, ns string, typ kargocreds.Type, repoURL string) (*kargocreds.Credentials, error) {
 		if ns == "kargo-demo" && typ == kargocreds.TypeGit && (repoURL == "https://github.com/example/test" || repoURL == sim.RepoURL("example", "test")) {
 			return &kargocreds.Credentials{Username: "kargo", Password: token}, nil
@@ -91,16 +105,50 @@ func (f *engineFixture) controller() *promotion.LocalOrchestrator {
 	return promotion.NewLocalOrchestrator(registry, kargoClient, kargoClient, f.credsDB, nil, promotion.DefaultExprDataCacheFn)
 }
 
-// reconcile is one reconcile of the promotion: one engine call, timed.
+// reconcile is one reconcile of the promotion: one engine call, timed, with
+// the GitHub requests it made.
 func (f *engineFixture) reconcile(t *testing.T, c *promotion.LocalOrchestrator, promoCtx promotion.Context) (promotion.Result, error) {
 	t.Helper()
 	promoCtx.WorkDir = t.TempDir()
+	before := f.sim.Stats()
 	start := time.Now()
 	res, err := c.ExecuteSteps(context.Background(), promoCtx, f.steps)
+	took := time.Since(start)
+	after := f.sim.Stats()
+	call := engineCall{from: int(promoCtx.StartFromStep), to: int(res.CurrentStep), status: res.Status, requests: after.Requests - before.Requests, byRoute: map[string]int{}}
+	for route, n := range after.ByRoute {
+		if d := n - before.ByRoute[route]; d != 0 {
+			call.byRoute[route] = d
+		}
+	}
 	f.mu.Lock()
-	f.callTimes = append(f.callTimes, time.Since(start))
+	f.callTimes = append(f.callTimes, took)
+	f.calls = append(f.calls, call)
 	f.mu.Unlock()
 	return res, err
+}
+
+// checkOneRoundTripPerStep fails the test unless every engine call so far
+// made at most one GitHub request per step it ran, plus the resent
+// dispatch on a host that refuses return_run_details. Valid only while one
+// controller at a time calls, and without 5xx answers to reads (the client
+// retries those within the call's timeout).
+func (f *engineFixture) checkOneRoundTripPerStep(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, c := range f.calls {
+		allowed, dispatches := c.to-c.from+1, 1
+		if f.refusesRunDetails {
+			dispatches = 2
+			if c.byRoute["dispatch"] == 2 {
+				allowed++
+			}
+		}
+		if c.requests > allowed || c.byRoute["dispatch"] > dispatches {
+			t.Errorf("engine call %d (steps %d to %d, %s) made %d GitHub requests %v; at most %d allowed", i+1, c.from, c.to, c.status, c.requests, c.byRoute, allowed)
+		}
+	}
 }
 
 // next is the promotion context the controller saves after a reconcile:
@@ -199,6 +247,7 @@ func TestKargoEngineDispatchesThenWaits(t *testing.T) {
 	if again.Status != kargoapi.PromotionPhaseSucceeded || len(f.sim.Runs(f.repo)) != 1 {
 		t.Fatalf("after restart: %s %s, %d runs", again.Status, again.Message, len(f.sim.Runs(f.repo)))
 	}
+	f.checkOneRoundTripPerStep(t)
 	f.report(t, "run details")
 }
 
@@ -230,9 +279,11 @@ func TestKargoEngineReportsMissingCredentials(t *testing.T) {
 }
 
 // On a host that does not name runs, with a lost dispatch answer and rate
-// limits on the listings, every engine call still returns after one round
-// trip: the wall times are reported, and the promotion gets its one run
-// (by its correlation key: without one, a lost answer is refused).
+// limits on the listings, every engine call still makes at most one GitHub
+// request per step it runs (two POSTs for the refused return_run_details):
+// waiting for the run or for a rate limit is Running, not requests in a
+// loop. The promotion gets its one run (by its correlation key: without
+// one, a lost answer is refused). The calls' wall times are logged.
 func TestKargoEngineCallsStayShortInFallbackMode(t *testing.T) {
 	f := newEngineFixture(t, ghsim.Options{Answer: ghsim.AnswerGHES320, RunDelay: 500 * time.Millisecond, QueuedFor: 200 * time.Millisecond, RunFor: 200 * time.Millisecond},
 		"testdata/stage-correlated.yaml", ghsim.Workflow{RunName: "Deploy ${{ inputs.environment }} ${{ inputs.dispatch_key }}"})
@@ -242,6 +293,13 @@ func TestKargoEngineCallsStayShortInFallbackMode(t *testing.T) {
 	if res.Status != kargoapi.PromotionPhaseSucceeded || len(f.sim.Runs(f.repo)) != 1 {
 		t.Fatalf("promotion %s: %s; %d runs", res.Status, res.Message, len(f.sim.Runs(f.repo)))
 	}
+	// The scenario happened: the refused POST and the one whose answer was
+	// lost, never a third; both rate-limited listings, then the one that
+	// found the run.
+	if st := f.sim.Stats(); st.ByRoute["dispatch"] != 2 || st.ByRoute["list-runs"] < 3 {
+		t.Fatalf("requests by route %v: want 2 dispatch POSTs and at least 3 listings", st.ByRoute)
+	}
+	f.checkOneRoundTripPerStep(t)
 	f.report(t, "GHES 3.20, lost answer, rate-limited listings")
 }
 
@@ -292,6 +350,7 @@ func TestKargoEngineKilledBetweenPostAndSave(t *testing.T) {
 			if final.Status == kargoapi.PromotionPhaseSucceeded || !strings.Contains(final.Message, fmt.Sprint(runs[0].ID)) {
 				t.Fatalf("after the restart without a key: %s %s; want a refusal naming run %d", final.Status, final.Message, runs[0].ID)
 			}
+			f.checkOneRoundTripPerStep(t)
 		})
 	}
 }
@@ -311,6 +370,9 @@ func TestKargoEngineRidesOutAnOutageDuringTheWait(t *testing.T) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if res.CurrentStep != 1 || res.Status != kargoapi.PromotionPhaseRunning {
+		t.Fatalf("the wait step never ran before the outage: step %d, %s %s", res.CurrentStep, res.Status, res.Message)
 	}
 	f.sim.InjectFault(&ghsim.Fault{Route: "get-run", Status: 503})
 	outageEnds := time.Now().Add(3 * time.Second)
