@@ -34,7 +34,9 @@ type cliFixture struct {
 func newCLIFixture(t *testing.T, opts ghsim.Options) *cliFixture {
 	t.Helper()
 	fake := clock.NewFake(time.Now().Truncate(time.Second))
-	opts.Clock = fake
+	if opts.Clock == nil {
+		opts.Clock = fake // a test that runs the built command passes the system clock
+	}
 	sim, _ := simtest.Start(t, opts)
 	repo := sim.AddRepo("myorg", "my-app")
 	sim.AddWorkflow(repo, ghsim.Workflow{File: "deploy.yml", Inputs: []string{"environment", "image_tag", "promotion_id", "deploy_version"}})
@@ -243,7 +245,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	f := newCLIFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 200 * time.Millisecond, QueuedFor: time.Hour})
+	f := newCLIFixture(t, ghsim.Options{Clock: clock.System{}, Answer: ghsim.AnswerNoContent, RunDelay: 200 * time.Millisecond, QueuedFor: time.Hour})
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "kargo-gha")
 	build := exec.Command("go", "build", "-o", bin, "../../cmd/kargo-gha")
@@ -251,7 +253,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	ca := writeFile(t, "ca.pem", string(f.sim.CACertPEM))
-	cmd := exec.Command(bin, "dispatch", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main", "--input", "environment=prod")
+	cmd := exec.Command(bin, "dispatch", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main", "--input", "environment=prod", "--settle", "1s")
 	cmd.Env = []string{"SSL_CERT_FILE=" + ca, "GITHUB_TOKEN=" + testToken, "PATH=" + os.Getenv("PATH")}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

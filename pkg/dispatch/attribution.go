@@ -66,6 +66,9 @@ type Seeker struct {
 	// Settle is how long after NotBefore the dispatch's run is assumed to
 	// exist.
 	Settle time.Duration
+	// Named is the run GitHub named for a dispatch with a key the caller
+	// chose: it is its run unless another run carries the key too.
+	Named int64
 }
 
 // Verdict is attribution's answer.
@@ -137,7 +140,9 @@ func byKey(s Seeker, l Listing) Verdict {
 	}
 	slices.Sort(match)
 	switch {
-	case len(match) == 0:
+	case s.Named > 0 && len(match) > 0 && !slices.Contains(match, s.Named):
+		return refuse(ReasonKeyReused, sortedWith(match, s.Named))
+	case len(match) == 0 && s.Named == 0:
 		return Verdict{}
 	case len(match) > 1 || len(early) > 0:
 		return refuse(ReasonKeyReused, match)
@@ -149,7 +154,18 @@ func byKey(s Seeker, l Listing) Verdict {
 	if s.NotBefore.IsZero() || l.ServerNow.Before(s.NotBefore.Add(s.Settle+wholeSecond+readLag)) {
 		return Verdict{}
 	}
+	if len(match) == 0 {
+		// GitHub named the run, and its title does not carry the key (the
+		// run-name does not echo it): nothing tells of another use.
+		return Verdict{Run: s.Named, Method: ByRunDetails}
+	}
 	return Verdict{Run: match[0], Method: ByCorrelationKey}
+}
+
+func sortedWith(ids []int64, id int64) []int64 {
+	out := append(slices.Clone(ids), id)
+	slices.Sort(out)
+	return out
 }
 
 func byWindow(s Seeker, l Listing, claimed func(int64) bool) Verdict {

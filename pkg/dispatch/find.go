@@ -18,7 +18,7 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 		return Step{Wait: time.Second, Message: errBusy.Error()}, nil
 	}
 	now := d.clock().Now()
-	if id, ok := w.takenBy(s.Attempt); ok {
+	if id, ok := w.takenBy(s.Attempt); ok && s.Named == 0 {
 		d.found(c, s, id, ByRunListing)
 		return Step{}, nil
 	}
@@ -45,6 +45,9 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 		s.NotBefore = d.notBefore(host, s, l)
 	}
 	v := Attribute(d.seeker(c, req, s), l, w.claimedByOthers(s.Attempt))
+	if v.Run > 0 && v.Run == s.Named {
+		v.Method = ByRunDetails
+	}
 	switch {
 	case v.Run > 0:
 		w.take(v.Run, s.Attempt, now)
@@ -128,7 +131,7 @@ func (d *Dispatcher) notBefore(host *hostState, s *State, l Listing) time.Time {
 }
 
 func (d *Dispatcher) seeker(c *ghclient.Client, req Request, s *State) Seeker {
-	sk := Seeker{Key: s.Key, KeyGiven: s.KeyGiven, KeyCheckedAt: s.KeyCheckedAt, NotBefore: s.NotBefore,
+	sk := Seeker{Key: s.Key, KeyGiven: s.KeyGiven, KeyCheckedAt: s.KeyCheckedAt, NotBefore: s.NotBefore, Named: s.Named,
 		Uncertain: s.Phase == PhaseSending, Settle: d.settle(req)}
 	if s.Key == "" && c.LoginKnown() {
 		sk.Login = c.Login(context.Background()) // known: no request

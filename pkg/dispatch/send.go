@@ -83,6 +83,13 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, req Request, 
 		return d.notSent(req, s, d.sendError(err, c, req))
 	}
 	d.intents.put(s.Attempt, intentSent)
+	if id := details.GetWorkflowRunID(); err == nil && id > 0 && s.KeyGiven {
+		// A key the caller chose may be in use by another dispatcher at
+		// once: the named run is taken once no second run carries it.
+		w.take(id, s.Attempt, d.clock().Now())
+		s.Phase, s.Named = PhaseSent, id
+		return Step{Wait: FindInterval(0), Message: fmt.Sprintf("GitHub named run %d; checking that no other run carries key %s", id, s.Key)}, nil
+	}
 	if id := details.GetWorkflowRunID(); err == nil && id > 0 {
 		w.take(id, s.Attempt, d.clock().Now())
 		d.found(c, s, id, ByRunDetails)

@@ -90,6 +90,9 @@ type State struct {
 	// NotBefore is, on the server's clock, a time before GitHub received
 	// the dispatch: a run created earlier is not this dispatch's.
 	NotBefore time.Time `json:"notBefore,omitzero"`
+	// Named is the run GitHub named in its answer, for a dispatch whose
+	// key the caller chose: it is taken once no second run carries the key.
+	Named int64 `json:"named,omitzero"`
 	// Uncertainty is set in PhaseSending.
 	Uncertainty Uncertainty `json:"uncertainty,omitempty"`
 	// SendFailures counts tries that provably sent nothing.
