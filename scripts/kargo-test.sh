@@ -43,7 +43,7 @@ echo "kargo module: against $src"
 tidy() {
   mkdir -p "$tmp/tidy"
   cp kargo/go.mod "$tmp/tidy/go.mod"
-  cp kargo/go.sum "$tmp/tidy/go.sum"
+  [ ! -f kargo/go.sum ] || cp kargo/go.sum "$tmp/tidy/go.sum"
   local repl=(
     "github.com/akuity/kargo=$src"
     "github.com/akuity/kargo/api=$src/api"
@@ -52,13 +52,13 @@ tidy() {
   )
   local r edit=() drop=()
   for r in "${repl[@]}"; do edit+=("-replace=$r"); drop+=("-dropreplace=${r%%=*}"); done
+  # Called from conditions (no set -e there): each status is returned.
   (cd kargo && GOWORK=off go mod edit "${edit[@]}" "$tmp/tidy/go.mod" &&
-    GOWORK=off go mod tidy -modfile="$tmp/tidy/go.mod" "$@")
-  [ "$#" -gt 0 ] || {
-    GOWORK=off go mod edit "${drop[@]}" "$tmp/tidy/go.mod"
-    cp "$tmp/tidy/go.mod" kargo/go.mod
+    GOWORK=off go mod tidy -modfile="$tmp/tidy/go.mod" "$@") || return
+  [ "$#" -eq 0 ] || return 0
+  GOWORK=off go mod edit "${drop[@]}" "$tmp/tidy/go.mod" &&
+    cp "$tmp/tidy/go.mod" kargo/go.mod &&
     cp "$tmp/tidy/go.sum" kargo/go.sum
-  }
 }
 if [ "${1:-}" = tidy ]; then
   tidy
