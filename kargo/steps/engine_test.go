@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,12 +324,16 @@ func TestKargoEngineKilledBetweenPostAndSave(t *testing.T) {
 			f := newEngineFixture(t, tc.opts, tc.stage, ghsim.Workflow{RunName: "Deploy ${{ inputs.environment }} ${{ inputs.dispatch_key }}"})
 			dead := f.controller()
 			pc := promoCtx(f, "uat.killed")
-			res, _ := f.reconcile(t, dead, pc) // records the intent
-			if res.Status != kargoapi.PromotionPhaseRunning || f.sim.Stats().Requests != 0 {
-				t.Fatalf("first reconcile: %s %s, %d requests", res.Status, res.Message, f.sim.Stats().Requests)
+			res, _ := f.reconcile(t, dead, pc) // records the intent (and, with a key, looks for an earlier run)
+			if st := f.sim.Stats(); res.Status != kargoapi.PromotionPhaseRunning || st.Dispatches != 0 || st.Requests > 1 {
+				t.Fatalf("first reconcile: %s %s, %d requests", res.Status, res.Message, st.Requests)
 			}
 			pc = next(t, pc, res)
-			if _, err := f.reconcile(t, dead, pc); err != nil { // the dispatch leaves; its result is never saved
+			// The dead controller works on its own copy of the state, which
+			// is never saved.
+			deadPC := pc
+			deadPC.State = roundTrip(t, pc.State)
+			if _, err := f.reconcile(t, dead, deadPC); err != nil { // the dispatch leaves; its result is never saved
 				t.Logf("dead controller: %v", err)
 			}
 			if f.sim.Stats().Dispatches != 1 {
@@ -428,4 +433,78 @@ func TestKargoEngineTwoShardsWithCorrelationInput(t *testing.T) {
 		t.Fatalf("%d runs for %d promotions", len(byID), n)
 	}
 	f.report(t, "two shards, correlationInput")
+}
+
+// A saved dispatch state that cannot be read (an older encoding, a hand
+// edit) ends the promotion with a terminal error naming the runs page, and
+// nothing is sent.
+func TestKargoEngineCorruptedStateIsTerminalAndSendsNothing(t *testing.T) {
+	f := newEngineFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent}, "testdata/stage.yaml", ghsim.Workflow{})
+	pc := promoCtx(f, "uat.corrupt")
+	pc.State = promotion.State{"dispatch-deployment": map[string]any{"dispatch": map[string]any{"attempt": "abc", "maybeSent": true}}}
+	res, _ := f.promote(t, f.controller(), pc)
+	if res.Status == kargoapi.PromotionPhaseSucceeded || res.Status == kargoapi.PromotionPhaseRunning ||
+		!strings.Contains(res.Message, "/example/test/actions/workflows/test.yaml") || !strings.Contains(res.Message, "not dispatching again") {
+		t.Fatalf("promotion %s: %s", res.Status, res.Message)
+	}
+	if st := f.sim.Stats(); st.Requests != 0 {
+		t.Fatalf("%d GitHub requests for a state that cannot be read", st.Requests)
+	}
+}
+
+// A controller shutting down mid-reconcile: its context is cancelled while
+// the dispatch step is listing runs. The step is Running with its state
+// kept, and the next reconcile goes on to the one run.
+func TestKargoEngineCancelledMidCallKeepsTheState(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var armed atomic.Bool
+	f := newEngineFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 300 * time.Millisecond, QueuedFor: 100 * time.Millisecond, RunFor: 100 * time.Millisecond,
+		Observe: func(e ghsim.Exchange) {
+			if e.Route == "list-runs" && armed.CompareAndSwap(true, false) {
+				cancel() // the controller stops while this listing is answered
+			}
+		}}, "testdata/stage.yaml", ghsim.Workflow{})
+	c := f.controller()
+	pc := promoCtx(f, "uat.cancelled")
+	for i := 0; i < 2; i++ { // record the intent, send the dispatch
+		res, _ := f.reconcile(t, c, pc)
+		pc = next(t, pc, res)
+	}
+	before := pc.State["dispatch-deployment"].(map[string]any)["dispatch"].(map[string]any)
+	armed.Store(true)
+	wd := pc
+	wd.WorkDir = t.TempDir()
+	var res promotion.Result
+	for i := 0; i < 20 && ctx.Err() == nil; i++ { // until a call is cut short
+		res, _ = c.ExecuteSteps(ctx, wd, f.steps)
+		wd = next(t, wd, res)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("no listing was cut short")
+	}
+	if res.Status != kargoapi.PromotionPhaseRunning {
+		t.Fatalf("cancelled reconcile: %s %s, want Running", res.Status, res.Message)
+	}
+	pc = next(t, pc, res)
+	after, _ := pc.State["dispatch-deployment"].(map[string]any)["dispatch"].(map[string]any)
+	if after["attempt"] != before["attempt"] || after["phase"] != "sent" {
+		t.Fatalf("state after the cancelled call %v, before %v", after, before)
+	}
+	final, _ := f.promote(t, c, pc)
+	if final.Status != kargoapi.PromotionPhaseSucceeded || f.sim.Stats().Dispatches != 1 {
+		t.Fatalf("after the cancellation: %s %s, %d dispatches", final.Status, final.Message, f.sim.Stats().Dispatches)
+	}
+}
+
+// A dispatch answer slower than the engine call's 4 s bound is still read:
+// one run, named by GitHub, not orphaned as a lost answer.
+func TestKargoEngineReadsADispatchAnswerSlowerThanTheCallBound(t *testing.T) {
+	f := newEngineFixture(t, ghsim.Options{RunDelay: 5 * time.Second, QueuedFor: 100 * time.Millisecond, RunFor: 100 * time.Millisecond}, "testdata/stage.yaml", ghsim.Workflow{})
+	res, _ := f.promote(t, f.controller(), promoCtx(f, "uat.slow-answer"))
+	out, _ := roundTrip(t, res.State)["dispatch-deployment"].(map[string]any)
+	if res.Status != kargoapi.PromotionPhaseSucceeded || len(f.sim.Runs(f.repo)) != 1 || out["attribution"] != "run-details" {
+		t.Fatalf("promotion %s: %s; %d runs; output %v", res.Status, res.Message, len(f.sim.Runs(f.repo)), out)
+	}
 }
