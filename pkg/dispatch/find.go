@@ -23,7 +23,9 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 		return Step{}, nil
 	}
 	if s.Key == "" {
-		w.hold(s.Attempt, now.Add(time.Second)) // a resumed dispatch holds too
+		if s.Phase == PhaseSent {
+			w.hold(s.Attempt, now.Add(time.Second)) // one resumed after a restart holds too
+		}
 		if !c.LoginKnown() {
 			// Runs another user started are never this dispatch's: asking
 			// whose token this is is this call's one request.

@@ -41,8 +41,9 @@ type workflowRuns struct {
 	workflow string
 	branch   string
 
-	// post lets one dispatch of this workflow and ref go out at a time (a
-	// one-slot semaphore: a waiter can give up when its context ends).
+	// post lets one dispatch without a key of this workflow and ref go out
+	// at a time (a one-slot semaphore: a waiter can give up when its
+	// context ends).
 	post chan struct{}
 
 	mu sync.Mutex
@@ -97,10 +98,16 @@ func (w *workflowRuns) expire(now time.Time) {
 	}
 }
 
-// acquire takes the right to send a dispatch of this workflow and ref. A
-// dispatch without a key also waits for every held one (ErrHeld). The
-// caller must call release.
+// acquire takes the right to send a dispatch of this workflow and ref.
+// Dispatches without a key go out one at a time, and not while a held one
+// is deciding its run (ErrHeld): each one's answer (and hold) is known
+// before the next leaves, so their windows never overlap. A keyed dispatch
+// is told apart by its key and goes out at once. The caller must call
+// release.
 func (w *workflowRuns) acquire(ctx context.Context, keyed bool, now time.Time) (release func(), err error) {
+	if keyed {
+		return func() {}, nil
+	}
 	select {
 	case w.post <- struct{}{}:
 	case <-ctx.Done():
@@ -109,7 +116,7 @@ func (w *workflowRuns) acquire(ctx context.Context, keyed bool, now time.Time) (
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.expire(now)
-	if !keyed && len(w.holds) > 0 {
+	if len(w.holds) > 0 {
 		<-w.post
 		return nil, failure.Transient(ErrHeld)
 	}

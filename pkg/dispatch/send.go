@@ -98,16 +98,19 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, req Request, 
 		}
 		return Step{}, nil
 	}
+	if err != nil {
+		// No hold: without a key, a dispatch that may not have reached
+		// GitHub refuses any run it sees, so keeping others out gains it
+		// nothing.
+		s.Phase, s.Uncertainty = PhaseSending, LostAnswer
+		return Step{Wait: FindInterval(0), Message: fmt.Sprintf("the answer to the dispatch of %s was lost (%s); GitHub may have started a run: looking for it, not dispatching again", req.WorkflowFile, ghclient.Describe(err))}, nil
+	}
+	s.Phase = PhaseSent
 	if s.Key == "" {
 		// Until this dispatch decides its run, a new run of the workflow
 		// and ref could be its: no other dispatch without a key goes out.
 		w.hold(s.Attempt, d.clock().Now().Add(d.decisionTime(req)))
 	}
-	if err != nil {
-		s.Phase, s.Uncertainty = PhaseSending, LostAnswer
-		return Step{Wait: FindInterval(0), Message: fmt.Sprintf("the answer to the dispatch of %s was lost (%s); GitHub may have started a run: looking for it, not dispatching again", req.WorkflowFile, ghclient.Describe(err))}, nil
-	}
-	s.Phase = PhaseSent
 	return Step{Wait: FindInterval(0), Message: fmt.Sprintf("GitHub accepted the dispatch of %s on %s without naming the run; looking for it (up to %s)", req.WorkflowFile, req.Ref, req.Timeout)}, nil
 }
 
