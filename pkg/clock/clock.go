@@ -48,9 +48,6 @@ func Or(c Clock) Clock {
 	return c
 }
 
-// Since is the time elapsed on c since t.
-func Since(c Clock, t time.Time) time.Duration { return c.Now().Sub(t) }
-
 // Fake is a clock that moves only when told to, or when someone sleeps on
 // it: Sleep advances it by the pause at once, so a loop that sleeps between
 // calls runs through hours of its schedule in microseconds.
