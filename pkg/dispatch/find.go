@@ -174,7 +174,10 @@ func notFound(req Request, s *State, lastErr error) error {
 	default:
 		msg = fmt.Sprintf("GitHub accepted the dispatch of %s on %s, but its run did not appear within %s", req.WorkflowFile, req.Ref, req.Timeout)
 	}
-	if s.Key != "" {
+	switch {
+	case s.Key != "" && s.Uncertainty != "":
+		msg += fmt.Sprintf(": no run whose title carries %s (if GitHub did act, check that the workflow's run-name contains ${{ inputs.%s }})", s.Key, req.CorrelationInput)
+	case s.Key != "":
 		msg += fmt.Sprintf(": no run whose title carries %s; the workflow's run-name must contain ${{ inputs.%s }} (see README, correlationInput)", s.Key, req.CorrelationInput)
 	}
 	if lastErr != nil {
