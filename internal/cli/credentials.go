@@ -1,10 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
@@ -32,12 +32,11 @@ func newLookups(f *Factory, flags credentialFlags) (*lookups, error) {
 	if flags.File == "" {
 		return l, nil
 	}
-	fh, err := os.Open(flags.File)
+	data, err := credentials.ReadFileLimited(flags.File, credentials.MaxCredentialsFileBytes)
 	if err != nil {
 		return nil, failure.Final(fmt.Errorf("reading --credentials-file: %w", err))
 	}
-	defer fh.Close()
-	if l.secrets, err = credentials.ParseSecrets(fh); err != nil {
+	if l.secrets, err = credentials.ParseSecrets(bytes.NewReader(data)); err != nil {
 		return nil, failure.Final(fmt.Errorf("reading --credentials-file %s: %w", flags.File, err))
 	}
 	return l, nil

@@ -1,8 +1,9 @@
 // Package safetext makes text fit to show: what a server or a config says
 // may carry terminal escapes, control characters, or a secret (a token
 // echoed back in an error). Clean removes the first two and redacts every
-// secret this process registered, and anything shaped like a GitHub token
-// or a JWT, whatever its source.
+// secret this process registered, anything shaped like a GitHub token or a
+// JWT, and the user and password of a URL, whatever its source. CleanValue
+// does the same to every string of an output value.
 package safetext
 
 import (
@@ -57,10 +58,50 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// tokenShaped matches credentials by their form: GitHub tokens (ghp_, gho_,
-// ghu_, ghs_, ghr_, github_pat_), JWTs, and whatever follows "Bearer" or
-// "token" in an Authorization header echoed back.
-var tokenShaped = regexp.MustCompile(`(?i)\b(gh[pousr]_[A-Za-z0-9_]{16,}|github_pat_[A-Za-z0-9_]{16,}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)|((?:bearer|token|basic)\s+)[A-Za-z0-9_.~+/=-]{8,}`)
+// knownToken is the form of GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_,
+// github_pat_) and of JWTs.
+const knownToken = `gh[pousr]_[A-Za-z0-9_]{16,}|github_pat_[A-Za-z0-9_]{16,}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`
+
+var knownTokenOnly = regexp.MustCompile(`^(?:` + knownToken + `)$`)
+
+// tokenShaped matches credentials by their form: a known token (group 1),
+// or the word after "Bearer", "token" or "basic" (groups 2 and 3), which is
+// redacted only if it looks like a credential (looksLikeCredential):
+// "Bearer authentication" and "the token unencrypted" are the project's own
+// words.
+var tokenShaped = regexp.MustCompile(`(?i)\b(` + knownToken + `)|\b((?:bearer|token|basic)\s+)([A-Za-z0-9_.~+/=-]{8,})`)
+
+// longTokenLen is the length from which a single run of a token alphabet is
+// taken for a credential whatever its letters: English words this long are
+// rare, while an opaque token is rarely shorter.
+const longTokenLen = 20
+
+// looksLikeCredential tells a token, a base64 value or a hex string from a
+// word: it has a digit, base64's '+' or '=', upper case inside it more
+// than once next to lower case (as base64 has, and "GitHub" has not), or is
+// one long run of a token alphabet.
+func looksLikeCredential(v string) bool {
+	if strings.ContainsAny(v, "0123456789+=") {
+		return true
+	}
+	inner, lower := 0, false
+	for i, r := range v {
+		lower = lower || unicode.IsLower(r)
+		if i > 0 && unicode.IsUpper(r) {
+			inner++
+		}
+	}
+	if inner >= 2 && lower {
+		return true
+	}
+	return len(v) >= longTokenLen && !strings.ContainsAny(v, "./~")
+}
+
+// userInfo matches the user information of a URL with a password,
+// "scheme://user:password@": a proxy URL from HTTPS_PROXY, quoted whole in
+// an error. The password part runs to the last '@' of the word, as a
+// password may hold characters a URL should have escaped.
+var userInfo = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@"'<>]*:[^\s"'<>]*@`)
 
 // escapes matches ANSI/VT escape sequences (CSI, OSC and two-byte forms).
 var escapes = regexp.MustCompile(`\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])`)
@@ -94,11 +135,15 @@ func Redact(s string) string {
 		}
 	}
 	mu.RUnlock()
+	s = userInfo.ReplaceAllString(s, "${1}"+Redacted+"@")
 	return tokenShaped.ReplaceAllStringFunc(s, func(m string) string {
 		sub := tokenShaped.FindStringSubmatch(m)
-		if sub[2] != "" {
+		switch {
+		case sub[1] != "":
+			return Redacted
+		case looksLikeCredential(sub[3]) || knownTokenOnly.MatchString(sub[3]):
 			return sub[2] + Redacted
 		}
-		return Redacted
+		return m
 	})
 }

@@ -92,6 +92,8 @@ func (c Credentials) Validate() error {
 		return fmt.Errorf("GitHub App credentials from %s need an installation ID", c.Source)
 	case c.App != nil && len(c.App.PrivateKeyPEM) == 0:
 		return fmt.Errorf("GitHub App credentials from %s need a private key", c.Source)
+	case c.App != nil && len(c.App.PrivateKeyPEM) > MaxPrivateKeyBytes:
+		return tooLarge("the GitHub App private key from "+c.Source, MaxPrivateKeyBytes)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package credentials
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -57,7 +56,7 @@ func FromEnv(getenv func(string) string) (Credentials, error) {
 	case key != "":
 		app.PrivateKeyPEM = []byte(key)
 	case file != "":
-		b, err := os.ReadFile(file)
+		b, err := ReadFileLimited(file, MaxPrivateKeyBytes)
 		if err != nil {
 			return Credentials{}, fmt.Errorf("reading %s: %w", EnvAppPrivateKeyFile, err)
 		}

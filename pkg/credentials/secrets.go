@@ -68,18 +68,25 @@ type manifestMeta struct {
 // ParseSecrets reads Kubernetes Secret manifests: several YAML (or JSON)
 // documents, or a v1 List or SecretList. Documents of other kinds are
 // skipped, so a whole directory's manifests can be passed. Errors name the
-// document but never echo its data.
+// document but never echo its data. Input of more than
+// MaxCredentialsFileBytes is refused (ErrTooLarge).
 func ParseSecrets(r io.Reader) ([]Secret, error) {
-	dec := yaml.NewDecoder(r)
+	data, err := readLimited(r, MaxCredentialsFileBytes)
+	if errors.Is(err, ErrTooLarge) {
+		return nil, tooLarge("the Secret manifests", MaxCredentialsFileBytes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var out []Secret
 	for doc := 1; ; doc++ {
-		var m manifest
-		err := dec.Decode(&m)
+		m, err := decodeManifest(dec)
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("document %d is not a valid manifest: %s", doc, redactYAMLError(err))
+			return nil, fmt.Errorf("document %d is not a valid manifest: %s", doc, err)
 		}
 		secrets, err := secretsOf(m)
 		if err != nil {
@@ -87,6 +94,26 @@ func ParseSecrets(r io.Reader) ([]Secret, error) {
 		}
 		out = append(out, secrets...)
 	}
+}
+
+// decodeManifest decodes the next document, its mappings checked first
+// (checkMappings). Its errors are redacted.
+func decodeManifest(dec *yaml.Decoder) (manifest, error) {
+	var n yaml.Node
+	var m manifest
+	if err := dec.Decode(&n); err != nil {
+		if errors.Is(err, io.EOF) {
+			return m, err
+		}
+		return m, errors.New(redactYAMLError(err))
+	}
+	if err := checkMappings(&n); err != nil {
+		return m, err
+	}
+	if err := n.Decode(&m); err != nil {
+		return m, errors.New(redactYAMLError(err))
+	}
+	return m, nil
 }
 
 // quotedText matches the quoted snippets YAML errors include.

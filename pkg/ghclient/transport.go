@@ -10,10 +10,18 @@ import (
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 )
 
-// MaxResponseBytes caps every response body: the largest answer this project
-// reads is a page of 100 runs (well under 2 MiB), so a hostile or broken
-// server cannot make it hold more than this in memory.
-const MaxResponseBytes = 16 << 20
+// MaxResponseBytes caps every response body. The largest answer this
+// project reads is a page of 100 runs or jobs, 0.5-1.5 MB; 4 MiB leaves room
+// for that to grow, and a caller bounding a listing of N pages can count on
+// N times this. (16 MiB pages decoded into 1.1 GB each.)
+const MaxResponseBytes = 4 << 20
+
+// MaxResponseContainers caps the JSON objects and arrays in one response
+// body, which is what decoding multiplies: an empty object ("{}", two
+// bytes) can become a struct of up to 900 bytes (a Repository), so 4 MiB
+// of them decoded into over a gigabyte. A page of 100 jobs of 100 steps
+// each has about 10,000; 32,768 of the largest struct is under 30 MB.
+const MaxResponseContainers = 32 << 10
 
 // ErrResponseTooLarge is returned when a body exceeds MaxResponseBytes.
 var ErrResponseTooLarge = errors.New("response body exceeds the size limit")
@@ -77,7 +85,8 @@ type TokenError struct{ Err error }
 func (e *TokenError) Error() string { return "obtaining a GitHub token: " + e.Err.Error() }
 func (e *TokenError) Unwrap() error { return e.Err }
 
-// limitTransport caps response bodies at MaxResponseBytes.
+// limitTransport caps response bodies at MaxResponseBytes and
+// MaxResponseContainers.
 type limitTransport struct{ base http.RoundTripper }
 
 func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -93,17 +102,25 @@ func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// limitedBody reads at most left bytes and counts the JSON containers in
+// them; past either limit it fails, from then on, with ErrResponseTooLarge.
 type limitedBody struct {
 	rc   io.ReadCloser
 	left int64
+	json containerCounter
+	err  error
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
 	if b.left <= 0 {
 		// Probe for one more byte: a body of exactly the limit is fine.
 		var one [1]byte
 		if n, _ := b.rc.Read(one[:]); n > 0 {
-			return 0, ErrResponseTooLarge
+			b.err = fmt.Errorf("%w (more than %d MiB)", ErrResponseTooLarge, MaxResponseBytes>>20)
+			return 0, b.err
 		}
 		return 0, io.EOF
 	}
@@ -112,7 +129,34 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	b.left -= int64(n)
+	if b.json.count(p[:n]) > MaxResponseContainers {
+		b.err = fmt.Errorf("%w (more than %d JSON objects and arrays)", ErrResponseTooLarge, MaxResponseContainers)
+		return n, b.err
+	}
 	return n, err
 }
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// containerCounter counts the JSON objects and arrays opened in a stream
+// read in pieces: '{' and '[' outside strings.
+type containerCounter struct {
+	n                 int
+	inString, escaped bool
+}
+
+func (c *containerCounter) count(p []byte) int {
+	for _, ch := range p {
+		switch {
+		case c.escaped:
+			c.escaped = false
+		case c.inString && ch == '\\':
+			c.escaped = true
+		case ch == '"':
+			c.inString = !c.inString
+		case !c.inString && (ch == '{' || ch == '['):
+			c.n++
+		}
+	}
+	return c.n
+}
