@@ -107,27 +107,13 @@ func (o *output) set(key string, v any) {
 
 // cleanOutput is what of v may leave the process: every string in it, at
 // any depth, with secrets redacted and control characters removed, as in
-// messages. (It becomes safetext.CleanValue once that exists.)
+// messages. A value of another type than JSON's is cleaned in its JSON form,
+// so nothing passes as is.
 func cleanOutput(v any) any {
-	switch t := v.(type) {
-	case nil, bool, int, int64, float64, json.Number:
-		return v
-	case string:
-		return safetext.Clean(t)
-	case []any:
-		c := make([]any, len(t))
-		for i, x := range t {
-			c[i] = cleanOutput(x)
-		}
-		return c
-	case map[string]any:
-		c := make(map[string]any, len(t))
-		for k, x := range t {
-			c[safetext.Clean(k)] = cleanOutput(x)
-		}
-		return c
+	switch v.(type) {
+	case nil, bool, int, int64, float64, json.Number, string, []any, map[string]any:
+		return safetext.CleanValue(v)
 	}
-	// Any other type is cleaned in its JSON form, so nothing passes as is.
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil
@@ -136,7 +122,7 @@ func cleanOutput(v any) any {
 	if json.Unmarshal(b, &generic) != nil {
 		return nil
 	}
-	return cleanOutput(generic)
+	return safetext.CleanValue(generic)
 }
 
 // MarshalJSON writes the keys in the order they were set.

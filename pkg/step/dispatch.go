@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/safetext"
 	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
@@ -73,7 +74,7 @@ func earlierRun(prev map[string]any) (Result, bool) {
 			out[k] = s
 		}
 	}
-	return Result{Status: StatusSucceeded, Message: fmt.Sprintf("run %d was dispatched earlier in this promotion; not dispatching again", id), Output: out}, true
+	return succeeded(fmt.Sprintf("run %d was dispatched earlier in this promotion; not dispatching again", id), out), true
 }
 
 // dispatchCall is one call of the dispatch step.
@@ -163,7 +164,7 @@ func (d *dispatchCall) succeeded(st *dispatch.State, note string) (Result, error
 	if note != "" {
 		msg += "; " + note
 	}
-	return Result{Status: StatusSucceeded, Message: d.t.withWarning(msg), Output: out}, nil
+	return succeeded(d.t.withWarning(msg), out), nil
 }
 
 // attributionNote says how the run was found and, for a listing, what that
@@ -181,6 +182,7 @@ func attributionNote(m dispatch.Method, settle time.Duration) string {
 // output is the Running output: the dispatch's state, and the correlation
 // key for people and later steps.
 func (d *dispatchCall) output(st *dispatch.State) map[string]any {
+	st.Failure = safetext.Clean(st.Failure)
 	out := map[string]any{outDispatch: st.Encode()}
 	if st.Key != "" {
 		out[outCorrelationKey] = st.Key

@@ -200,19 +200,43 @@ func keepClass(err error) error {
 
 // running asks to be called again after d.
 func running(msg string, out map[string]any, d time.Duration) Result {
-	return Result{Status: StatusRunning, Message: safetext.Clean(msg), Output: out, RetryAfter: &d}
+	return Result{Status: StatusRunning, Message: safetext.Clean(msg), Output: cleanOutput(out), RetryAfter: &d}
 }
 
 // errored is a call that failed for a reason other than the step's
 // business outcome; err keeps its class (final errors must not be retried).
 // out is the step's state, which Kargo saves even on error.
 func errored(err error, out map[string]any) (Result, error) {
-	return Result{Status: StatusErrored, Message: safetext.Clean(err.Error()), Output: out}, err
+	return Result{Status: StatusErrored, Message: safetext.Clean(err.Error()), Output: cleanOutput(out)}, err
 }
 
 // failed is a business failure: final, shown as is.
 func failed(err error, out map[string]any) (Result, error) {
-	return Result{Status: StatusFailed, Message: safetext.Clean(err.Error()), Output: out}, failure.Final(err)
+	return Result{Status: StatusFailed, Message: safetext.Clean(err.Error()), Output: cleanOutput(out)}, failure.Final(err)
+}
+
+// succeeded is a step that ended as it should.
+func succeeded(msg string, out map[string]any) Result {
+	return Result{Status: StatusSucceeded, Message: safetext.Clean(msg), Output: cleanOutput(out)}
+}
+
+// cleanOutput is what of out later steps, Kargo's status and people may
+// see: every string cleaned as messages are (secrets redacted, control
+// characters removed). A step's own saved state is left as it was written,
+// so that it reads back exactly; its free text is cleaned where it is made.
+func cleanOutput(out map[string]any) map[string]any {
+	if out == nil {
+		return nil
+	}
+	c := make(map[string]any, len(out))
+	for k, v := range out {
+		if k == outDispatch || k == outWait {
+			c[k] = v
+			continue
+		}
+		c[k] = safetext.CleanValue(v)
+	}
+	return c
 }
 
 // ownOutput is this step's output from an earlier call of the same

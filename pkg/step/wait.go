@@ -99,7 +99,7 @@ func (w *waitCall) run(ctx context.Context) (Result, error) {
 	}
 	w.r.Checker.Forget(c, w.cfg.RunID)
 	msg := fmt.Sprintf("run %d completed with conclusion %s: %s", st.RunID, st.Conclusion, st.HTMLURL)
-	return Result{Status: StatusSucceeded, Message: w.t.withWarning(msg), Output: w.finalOutput(st)}, nil
+	return succeeded(w.t.withWarning(msg), w.finalOutput(st)), nil
 }
 
 // callStopped reports a call ended by its caller (a controller shutting
