@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// The v1.8 format's repository fields, by their names in a config block.
-// Their presence, not their values, decides the format (see
-// parseRepoFields), so they are looked up by name as well as decoded.
+// The repository fields, by their names in a config block. Their
+// presence, not their values, decides the format (see parseRepoFields), so
+// they are looked up by name as well as decoded.
 const (
 	fieldRepoURL     = "repoURL"
 	fieldOwner       = "owner"
