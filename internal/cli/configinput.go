@@ -179,3 +179,19 @@ func (d *nodeDecoder) value(n *yaml.Node, depth int) (any, error) {
 		return v, nil
 	}
 }
+
+// overlay puts the fields the flags give over the configuration's. An
+// object (inputs) is merged key by key, so that --input adds to the inputs
+// of a file rather than replacing them all.
+func overlay(cfg, flags map[string]any) map[string]any {
+	for k, v := range flags {
+		sub, isMap := v.(map[string]any)
+		base, baseIsMap := cfg[k].(map[string]any)
+		if isMap && baseIsMap {
+			cfg[k] = overlay(base, sub)
+			continue
+		}
+		cfg[k] = v
+	}
+	return cfg
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
@@ -113,20 +114,11 @@ func (o *DispatchOptions) stepConfig() (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range map[string]string{"repoURL": o.RepoURL, "workflowFile": o.WorkflowFile, "ref": o.Ref, "correlationInput": o.CorrelationInput} {
-		if v != "" {
-			cfg[k] = v
-		}
+	flags, err := o.flagConfig()
+	if err != nil {
+		return nil, err
 	}
-	if o.Timeout > 0 {
-		if o.Timeout%time.Second != 0 {
-			return nil, failure.Final(fmt.Errorf("--timeout %s must be a whole number of seconds", o.Timeout))
-		}
-		cfg["timeout"] = int64(o.Timeout / time.Second)
-	}
-	if o.Insecure {
-		cfg["insecureSkipTLSVerify"] = true
-	}
+	cfg = overlay(cfg, flags.Map())
 	if o.CorrelationID != "" {
 		if err := dispatch.ValidKey(o.CorrelationID); err != nil {
 			return nil, failure.Final(fmt.Errorf("--correlation-id %w", err))
@@ -135,21 +127,35 @@ func (o *DispatchOptions) stepConfig() (map[string]any, error) {
 			return nil, failure.Final(errors.New("--correlation-id needs --correlation-input (or correlationInput in the configuration): the input the key travels in"))
 		}
 	}
-	if len(o.Inputs) > 0 {
-		inputs, _ := cfg["inputs"].(map[string]any)
-		if inputs == nil {
-			inputs = map[string]any{}
-		}
-		for _, kv := range o.Inputs {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return nil, failure.Final(fmt.Errorf("--input %q must be key=value", kv))
-			}
-			inputs[k] = v
-		}
-		cfg["inputs"] = inputs
-	}
 	return cfg, nil
+}
+
+// flagConfig is the configuration the flags give: the one place flags
+// become config fields. A flag not given leaves its field unset, so that
+// the configuration file's value stands.
+func (o *DispatchOptions) flagConfig() (config.DispatchConfig, error) {
+	c := config.DispatchConfig{
+		WorkflowFile: o.WorkflowFile, Ref: o.Ref, InsecureSkipTLSVerify: o.Insecure,
+		CorrelationInput: o.CorrelationInput,
+	}
+	c.RepoURL = o.RepoURL
+	if o.Timeout > 0 {
+		if o.Timeout%time.Second != 0 {
+			return c, failure.Final(fmt.Errorf("--timeout %s must be a whole number of seconds", o.Timeout))
+		}
+		c.Timeout = int64(o.Timeout / time.Second)
+	}
+	for _, kv := range o.Inputs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return c, failure.Final(fmt.Errorf("--input %q must be key=value", kv))
+		}
+		if c.Inputs == nil {
+			c.Inputs = map[string]any{}
+		}
+		c.Inputs[k] = v
+	}
+	return c, nil
 }
 
 func runDispatch(ctx context.Context, o *DispatchOptions) error {
@@ -195,14 +201,11 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 // retry of the whole command would start a second run.
 func (o *DispatchOptions) waitAfterDispatch(ctx context.Context, r *step.Runner, dispatchCfg map[string]any, look *lookups, out *output) error {
 	f := o.Factory
-	cfg := map[string]any{"runID": out.values["runID"]}
-	for _, k := range []string{"repoURL", "owner", "repo", "credentials", "insecureSkipTLSVerify"} {
-		if v, ok := dispatchCfg[k]; ok {
-			cfg[k] = v
-		}
+	var res step.Result
+	cfg, err := o.waitConfig(r, dispatchCfg, out.values["runID"])
+	if err == nil {
+		res, err = waitForRun(ctx, f, r, cfg, look, o.Wait.Timeout)
 	}
-	o.Wait.apply(cfg)
-	res, err := waitForRun(ctx, f, r, cfg, look, o.Wait.Timeout)
 	for _, k := range []string{"conclusion", "runAttempt", "failedJobs"} {
 		if v, ok := res.Output[k]; ok {
 			out.set(k, v)
@@ -215,4 +218,22 @@ func (o *DispatchOptions) waitAfterDispatch(ctx context.Context, r *step.Runner,
 		return err // the run finished the wrong way: the message says how
 	}
 	return failure.Final(fmt.Errorf("%w; run %v was dispatched: wait for it with kargo-gha wait, do not dispatch again", err, out.values["runID"]))
+}
+
+// waitConfig is the wait step's config for the run the dispatch started:
+// built from the dispatch's parsed config (the same repository, format,
+// credentials and TLS setting), then the wait flags. The step layer takes
+// a config map, as Kargo hands it, so that is what comes out.
+func (o *DispatchOptions) waitConfig(r *step.Runner, dispatchCfg map[string]any, runID any) (map[string]any, error) {
+	d, err := config.ParseDispatch(dispatchCfg, r.URLOptions) // the dispatch step took it: this cannot fail
+	if err != nil {
+		return nil, err
+	}
+	id, err := config.ParseRunID(runID) // the dispatch step's own output: an int64
+	if err != nil {
+		return nil, fmt.Errorf("the dispatch's runID: %w", err)
+	}
+	w := d.WaitStep(id)
+	o.Wait.apply(&w)
+	return w.Map(), nil
 }

@@ -161,3 +161,30 @@ func TestMigrateRefusesBadYAMLAndFlags(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
+
+// TestMigrateMapsHostsAsTheStepsDo: the repoURL in the diff and in the
+// emitted Git-credential Secret is the repository the v1.8 step used, from
+// the Secret's baseURL however it is written.
+func TestMigrateMapsHostsAsTheStepsDo(t *testing.T) {
+	tests := []struct{ name, baseURL, want string }{
+		{"github.com", "", "https://github.com/Platform/Service"},
+		{"api.github.com mixed case", "https://API.GitHub.com", "https://github.com/Platform/Service"},
+		{"ghes mixed case", "https://GHE.Example.com/api/v3", "https://ghe.example.com/Platform/Service"},
+		{"ghes slash and port", "https://GHE.Example.com:8443/api/v3/", "https://ghe.example.com:8443/Platform/Service"},
+		{"ghes host only", "https://ghe.example.com/", "https://ghe.example.com/Platform/Service"},
+		{"ghe.com", "https://api.Octo.ghe.com/", "https://octo.ghe.com/Platform/Service"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			manifest := filepath.Join(dir, "task.yaml")
+			_ = os.WriteFile(manifest, []byte("kind: PromotionTask\nspec:\n  steps:\n  - uses: gha-dispatch-workflow\n    config:\n      owner: Platform\n      repo: Service\n      credentials:\n        secretName: gh\n      workflowFile: deploy.yml\n      ref: main\n"), 0o644)
+			secrets := filepath.Join(dir, "secrets.yaml")
+			_ = os.WriteFile(secrets, []byte("apiVersion: v1\nkind: Secret\nmetadata: {name: gh, namespace: p}\nstringData: {accessToken: t, baseURL: \""+tt.baseURL+"\"}\n"), 0o600)
+			code, out, errOut := runMigrateCmd("--credentials-file", secrets, "--emit-credentials", manifest)
+			if code != 0 || !strings.Contains(out, "repoURL: "+tt.want+"\n") || !strings.Contains(errOut, "+      repoURL: "+tt.want+"\n") {
+				t.Fatalf("exit %d, want repoURL %s\nstdout:\n%s\nstderr:\n%s", code, tt.want, out, errOut)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kargo-gha/kargo-gha/pkg/clock"
+	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 	"github.com/kargo-gha/kargo-gha/pkg/step"
@@ -34,13 +35,13 @@ func (w *waitFlags) register(cmd *cobra.Command, timeoutFlag string) {
 	fl.Var(durationValue{&w.Timeout}, timeoutFlag, "give up waiting after this long, a duration (2h) or seconds; the run goes on (default 1h)")
 }
 
-// apply puts the flags into a wait step config.
-func (w *waitFlags) apply(cfg map[string]any) {
+// apply sets the fields of a wait step config that the flags give.
+func (w *waitFlags) apply(c *config.WaitConfig) {
 	if w.ExpectedConclusion != "" {
-		cfg["expectedConclusion"] = w.ExpectedConclusion
+		c.ExpectedConclusion = &w.ExpectedConclusion
 	}
 	if w.PollInterval > 0 {
-		cfg["pollInterval"] = w.PollInterval.String()
+		c.PollInterval = w.PollInterval.String()
 	}
 }
 
@@ -103,17 +104,19 @@ func (o *WaitOptions) stepConfig() (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.RepoURL != "" {
-		cfg["repoURL"] = o.RepoURL
-	}
+	return overlay(cfg, o.flagConfig().Map()), nil
+}
+
+// flagConfig is the configuration the flags give: the one place flags
+// become config fields. A flag not given leaves its field unset.
+func (o *WaitOptions) flagConfig() config.WaitConfig {
+	c := config.WaitConfig{InsecureSkipTLSVerify: o.Insecure}
+	c.RepoURL = o.RepoURL
 	if o.RunID != "" {
-		cfg["runID"] = o.RunID
+		c.RunID = o.RunID // a string of digits, as an expression gives it
 	}
-	if o.Insecure {
-		cfg["insecureSkipTLSVerify"] = true
-	}
-	o.Wait.apply(cfg)
-	return cfg, nil
+	o.Wait.apply(&c)
+	return c
 }
 
 func runWait(ctx context.Context, o *WaitOptions) error {

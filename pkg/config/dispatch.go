@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/pkg/config/schemas"
@@ -26,6 +27,26 @@ var dispatchHints = fieldHints{
 	"inputs":               "workflow_dispatch inputs are strings, numbers or booleans",
 	"correlationInput":     "the name of a workflow_dispatch input declared by the workflow, such as dispatch_key",
 }
+
+// DispatchConfig is the gha-dispatch-workflow config block as written,
+// current and v1.8 fields alike. Its json names are the properties of
+// schemas/gha-dispatch-workflow-config.json, which stays the source of
+// truth (TestConfigStructsMatchSchemas keeps the two together).
+type DispatchConfig struct {
+	RepoFields
+	WorkflowFile string `json:"workflowFile,omitempty"`
+	Ref          string `json:"ref,omitempty"`
+	// Inputs hold the values as given (strings, numbers of any Go type,
+	// booleans); ParseDispatch renders them to the strings sent.
+	Inputs map[string]any `json:"inputs,omitempty"`
+	// Timeout is in seconds; zero means DefaultRunTimeout.
+	Timeout               int64  `json:"timeout,omitempty"`
+	InsecureSkipTLSVerify bool   `json:"insecureSkipTLSVerify,omitempty"`
+	CorrelationInput      string `json:"correlationInput,omitempty"`
+}
+
+// Map is c as a step config map, with only the fields that are set.
+func (c DispatchConfig) Map() map[string]any { return encodeFields(c) }
 
 // Legacy holds the fields of the deprecated v1.8 format.
 type Legacy struct {
@@ -62,92 +83,105 @@ type Dispatch struct {
 func ParseDispatch(cfg map[string]any, opts repourl.Options) (*Dispatch, error) {
 	var ps problems
 	validateSchema(dispatchSchema, cfg, dispatchHints, &ps)
-	d := &Dispatch{Timeout: DefaultRunTimeout}
-	d.WorkflowFile, _ = cfg["workflowFile"].(string)
-	if containsDotDot(d.WorkflowFile) {
-		ps.add("workflowFile", "%q must not contain '..'", d.WorkflowFile)
-	}
-	if ref, ok := cfg["ref"].(string); ok {
-		d.Ref = ref
-		if err := checkRef(ref); err != nil && ref != "" {
-			ps.add("ref", "%v", err)
-		}
-	}
-	if inputs, ok := cfg["inputs"].(map[string]any); ok {
-		d.Inputs = renderInputs(inputs, &ps)
-	}
-	if t, ok := WholeNumber(cfg["timeout"]); ok && t >= 1 && t <= int64(MaxRunTimeout/time.Second) {
-		d.Timeout = time.Duration(t) * time.Second
-	}
-	d.InsecureSkipTLSVerify, _ = cfg["insecureSkipTLSVerify"].(bool)
-	d.CorrelationInput, _ = cfg["correlationInput"].(string)
-	if _, clash := d.Inputs[d.CorrelationInput]; clash && d.CorrelationInput != "" {
-		ps.add("inputs."+d.CorrelationInput, "is set by correlationInput, which puts the correlation key there; remove it from inputs")
-	}
-	d.RepoURL, d.Repo, d.Legacy = parseRepoFields(cfg, opts, &ps)
+	var c DispatchConfig
+	decodeFields(cfg, &c)
+	d := c.convert(&ps)
+	d.RepoURL, d.Repo, d.Legacy = parseRepoFields(cfg, c.RepoFields, opts, &ps)
 	if err := ps.err(DispatchStepName); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-// parseRepoFields picks the format: repoURL (current) or owner, repo and
-// credentials (v1.8). Mixing them is an error because it is ambiguous which
-// repository and credentials the user means.
-func parseRepoFields(cfg map[string]any, opts repourl.Options, ps *problems) (string, repourl.Repository, *Legacy) {
-	_, hasURL := cfg["repoURL"]
-	var legacyFields []string
-	for _, f := range []string{"owner", "repo", "credentials"} {
-		if _, ok := cfg[f]; ok {
-			legacyFields = append(legacyFields, f)
+// convert checks what the schema cannot (git's ref rules, how inputs
+// render, a correlation input that inputs also set) and converts all but
+// the repository fields.
+func (c *DispatchConfig) convert(ps *problems) *Dispatch {
+	d := &Dispatch{WorkflowFile: c.WorkflowFile, Ref: c.Ref, Timeout: DefaultRunTimeout,
+		InsecureSkipTLSVerify: c.InsecureSkipTLSVerify, CorrelationInput: c.CorrelationInput}
+	if strings.Contains(c.WorkflowFile, "..") {
+		ps.add("workflowFile", "%q must not contain '..'", c.WorkflowFile)
+	}
+	if c.Ref != "" {
+		if err := checkRef(c.Ref); err != nil {
+			ps.add("ref", "%v", err)
 		}
 	}
+	d.Inputs = renderInputs(c.Inputs, ps)
+	// Out of range the schema has said so; the default keeps d usable.
+	if c.Timeout >= 1 && c.Timeout <= int64(MaxRunTimeout/time.Second) {
+		d.Timeout = time.Duration(c.Timeout) * time.Second
+	}
+	if _, clash := d.Inputs[c.CorrelationInput]; clash && c.CorrelationInput != "" {
+		ps.add("inputs."+c.CorrelationInput, "is set by correlationInput, which puts the correlation key there; remove it from inputs")
+	}
+	return d
+}
+
+// parseRepoFields picks the format: repoURL (current) or owner, repo and
+// credentials (v1.8). Which fields are present in cfg decides, whatever
+// their values (a repoURL of the wrong type is still a repoURL, reported by
+// the schema). Mixing the formats is an error because it is ambiguous
+// which repository and credentials the user means.
+func parseRepoFields(cfg map[string]any, f RepoFields, opts repourl.Options, ps *problems) (string, repourl.Repository, *Legacy) {
+	_, hasURL := cfg[fieldRepoURL]
+	given := presentFields(cfg, legacyFields)
 	switch {
-	case hasURL && len(legacyFields) > 0:
-		for _, f := range legacyFields {
-			ps.add(f, "cannot be combined with repoURL: %s belongs to the deprecated v1.8 format; remove it and keep repoURL", f)
+	case hasURL && len(given) > 0:
+		for _, k := range given {
+			ps.add(k, "cannot be combined with repoURL: %s belongs to the deprecated v1.8 format; remove it and keep repoURL", k)
 		}
 		return "", repourl.Repository{}, nil
 	case hasURL:
-		raw, _ := cfg["repoURL"].(string)
-		var repo repourl.Repository
-		if raw != "" {
-			var err error
-			if repo, err = repourl.Parse(raw, opts); err != nil {
-				ps.add("repoURL", "%v", err)
-			}
-		}
-		return raw, repo, nil
-	case len(legacyFields) == 0:
-		ps.add("repoURL", "is required")
+		return f.RepoURL, parseRepoURL(f.RepoURL, opts, ps), nil
+	case len(given) == 0:
+		ps.add(fieldRepoURL, "is required")
 		return "", repourl.Repository{}, nil
 	}
-	l := &Legacy{}
-	l.Owner, _ = cfg["owner"].(string)
-	l.Repo, _ = cfg["repo"].(string)
-	if creds, ok := cfg["credentials"].(map[string]any); ok {
-		l.SecretName, _ = creds["secretName"].(string)
+	return "", repourl.Repository{}, parseLegacy(cfg, f, opts, ps)
+}
+
+func parseRepoURL(raw string, opts repourl.Options, ps *problems) repourl.Repository {
+	if raw == "" {
+		return repourl.Repository{} // absent or not a string: the schema said so
 	}
-	for _, f := range []string{"owner", "repo", "credentials"} {
-		if _, ok := cfg[f]; !ok {
-			ps.add(f, "is required in the v1.8 format (or use repoURL instead of owner, repo and credentials)")
+	repo, err := repourl.Parse(raw, opts)
+	if err != nil {
+		ps.add(fieldRepoURL, "%v", err)
+	}
+	return repo
+}
+
+// parseLegacy checks a v1.8 configuration. Its host is unknown until the
+// credentials Secret is read, so owner and repo are checked as github.com
+// would take them.
+func parseLegacy(cfg map[string]any, f RepoFields, opts repourl.Options, ps *problems) *Legacy {
+	l := &Legacy{Owner: f.Owner, Repo: f.Repo}
+	if f.Credentials != nil {
+		l.SecretName = f.Credentials.SecretName
+	}
+	for _, k := range legacyFields {
+		if _, ok := cfg[k]; !ok {
+			ps.add(k, "is required in the v1.8 format (or use repoURL instead of owner, repo and credentials)")
 		}
 	}
 	if l.Owner != "" && l.Repo != "" {
 		if _, err := repourl.FromLegacy(l.Owner, l.Repo, "", opts); err != nil {
-			ps.add("owner", "%v", err)
+			ps.add(fieldOwner, "%v", err)
 		}
 	}
-	return "", repourl.Repository{}, l
+	return l
 }
 
-func containsDotDot(s string) bool {
-	for i := 0; i+1 < len(s); i++ {
-		if s[i] == '.' && s[i+1] == '.' {
-			return true
+// presentFields are those of names that cfg has, in the order of names.
+func presentFields(cfg map[string]any, names []string) []string {
+	var out []string
+	for _, k := range names {
+		if _, ok := cfg[k]; ok {
+			out = append(out, k)
 		}
 	}
-	return false
+	return out
 }
 
 // WholeNumber reads an integer that may arrive as any Go number type:
@@ -170,6 +204,20 @@ func WholeNumber(v any) (int64, bool) {
 		return int64(f), err == nil && f == float64(int64(f))
 	}
 	return 0, false
+}
+
+// WaitStep is the gha-wait-for-workflow configuration for run runID,
+// which d dispatched: the same repository in the same format (so the same
+// credentials are used) and the same TLS setting.
+func (d *Dispatch) WaitStep(runID int64) WaitConfig {
+	w := WaitConfig{RunID: runID, InsecureSkipTLSVerify: d.InsecureSkipTLSVerify}
+	if d.Legacy == nil {
+		w.RepoURL = d.RepoURL
+		return w
+	}
+	w.Owner, w.Repo = d.Legacy.Owner, d.Legacy.Repo
+	w.Credentials = &SecretRef{SecretName: d.Legacy.SecretName}
+	return w
 }
 
 // CurrentFormat is the current-format configuration equivalent to a v1.8

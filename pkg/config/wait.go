@@ -27,6 +27,25 @@ var waitHints = fieldHints{
 	"runID": "use the dispatch step's output, ${{ outputs['dispatch-deployment'].runID }}",
 }
 
+// WaitConfig is the gha-wait-for-workflow config block as written,
+// current and v1.8 fields alike. Its json names are the properties of
+// schemas/gha-wait-for-workflow-config.json, which stays the source of
+// truth (TestConfigStructsMatchSchemas keeps the two together).
+type WaitConfig struct {
+	RepoFields
+	// RunID is an integer of any Go type or a string of digits, as Kargo
+	// hands an expression's result (see ParseRunID).
+	RunID any `json:"runID,omitempty"`
+	// ExpectedConclusion is nil when not given; given empty, it is wrong.
+	ExpectedConclusion    *string `json:"expectedConclusion,omitempty"`
+	InsecureSkipTLSVerify bool    `json:"insecureSkipTLSVerify,omitempty"`
+	// PollInterval is a Go duration ("30s").
+	PollInterval string `json:"pollInterval,omitempty"`
+}
+
+// Map is c as a step config map, with only the fields that are set.
+func (c WaitConfig) Map() map[string]any { return encodeFields(c) }
+
 // Wait is a validated gha-wait-for-workflow configuration.
 type Wait struct {
 	RepoURL string
@@ -45,36 +64,58 @@ type Wait struct {
 func ParseWait(cfg map[string]any, opts repourl.Options) (*Wait, error) {
 	var ps problems
 	validateSchema(waitSchema, cfg, waitHints, &ps)
-	w := &Wait{}
-	if v, ok := cfg["runID"]; ok {
-		id, err := ParseRunID(v)
-		if err != nil {
-			ps.add("runID", "%v", err)
-		}
-		w.RunID = id
+	var c WaitConfig
+	decodeFields(cfg, &c)
+	w := &Wait{InsecureSkipTLSVerify: c.InsecureSkipTLSVerify}
+	// Checked when present, null included (c.RunID is nil for both):
+	// absent is the schema's "is required", null is not a run ID.
+	if _, ok := cfg["runID"]; ok {
+		w.RunID = checkRunID(c.RunID, &ps)
 	}
-	if c, ok := cfg["expectedConclusion"].(string); ok && !contains(Conclusions, c) {
-		ps.add("expectedConclusion", "%q is not a conclusion; use one of %s", c, strings.Join(Conclusions, ", "))
-	} else {
-		w.ExpectedConclusion = c
-	}
-	if s, ok := cfg["pollInterval"].(string); ok && s != "" {
-		d, err := time.ParseDuration(s)
-		switch {
-		case err != nil:
-			ps.add("pollInterval", "%q is not a Go duration such as 30s or 5m", s)
-		case d < MinPollInterval:
-			ps.add("pollInterval", "%s is shorter than the minimum of %s", d, MinPollInterval)
-		default:
-			w.PollInterval = d
-		}
-	}
-	w.InsecureSkipTLSVerify, _ = cfg["insecureSkipTLSVerify"].(bool)
-	w.RepoURL, w.Repo, w.Legacy = parseRepoFields(cfg, opts, &ps)
+	w.ExpectedConclusion = checkConclusion(c.ExpectedConclusion, &ps)
+	w.PollInterval = checkPollInterval(c.PollInterval, &ps)
+	w.RepoURL, w.Repo, w.Legacy = parseRepoFields(cfg, c.RepoFields, opts, &ps)
 	if err := ps.err(WaitStepName); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+func checkRunID(v any, ps *problems) int64 {
+	id, err := ParseRunID(v)
+	if err != nil {
+		ps.add("runID", "%v", err)
+	}
+	return id
+}
+
+// checkConclusion names the allowed values, which the schema's enum
+// message does not do as readably.
+func checkConclusion(c *string, ps *problems) string {
+	switch {
+	case c == nil:
+		return ""
+	case !contains(Conclusions, *c):
+		ps.add("expectedConclusion", "%q is not a conclusion; use one of %s", *c, strings.Join(Conclusions, ", "))
+		return ""
+	}
+	return *c
+}
+
+func checkPollInterval(s string, ps *problems) time.Duration {
+	if s == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		ps.add("pollInterval", "%q is not a Go duration such as 30s or 5m", s)
+	case d < MinPollInterval:
+		ps.add("pollInterval", "%s is shorter than the minimum of %s", d, MinPollInterval)
+	default:
+		return d
+	}
+	return 0
 }
 
 // ParseRunID accepts a run ID as Kargo and YAML hand it over: an integer of

@@ -10,11 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
 
 // StepNames are the steps this package migrates.
@@ -176,21 +177,18 @@ func migrateStep(step *yaml.Node, lines []string, opts Options) ([]edit, *Change
 		return nil, nil, problem("owner or repo is an expression; write repoURL as an expression yourself, e.g. https://github.com/${{ vars.owner }}/${{ vars.repo }}")
 	}
 	secret := scalar(get(creds, "secretName"))
-	host := "https://github.com"
 	base, known := opts.BaseURLs[secret]
 	if !known && !opts.AssumeGitHubCom {
 		return nil, nil, problem(fmt.Sprintf("its credentials Secret %q is unknown, so is its host (an Enterprise Server Secret has a baseURL): give the Secrets with --credentials-file, or --github-com if they are all for github.com", secret))
 	}
-	if base != "" {
-		u, err := url.Parse(base)
-		if err != nil || u.Host == "" {
-			return nil, nil, problem(fmt.Sprintf("the Secret %q has a baseURL that is not a URL", secret))
-		}
-		if !strings.EqualFold(u.Host, "api.github.com") {
-			host = u.Scheme + "://" + u.Host
-		}
+	// The steps' own mapping, so that repoURL names the repository the v1.8
+	// configuration did. Plain http is kept as the Secret says: whether it
+	// is allowed is decided where the step runs, as it was for v1.8.
+	target, err := repourl.FromLegacy(owner.Value, repo.Value, base, repourl.Options{AllowHTTP: true})
+	if err != nil {
+		return nil, nil, problem(fmt.Sprintf("owner, repo and the baseURL of Secret %q make no repository URL: %v", secret, err))
 	}
-	repoURL := host + "/" + owner.Value + "/" + repo.Value
+	repoURL := target.WebURL()
 
 	// The edit: the owner entry becomes repoURL, the repo and credentials
 	// entries go. Each entry spans its key's line to the next entry.

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kargo-gha/kargo-gha/pkg/config"
+	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -127,4 +128,58 @@ func lineDiff(a, b []byte) (removed, added int) {
 		}
 	}
 	return removed, added
+}
+
+// TestRepoURLIsTheStepsMapping: the repoURL written is the repository the
+// steps would have used for the v1.8 configuration (repourl.FromLegacy):
+// hosts lower-cased, owner and repo as written, the API path dropped.
+func TestRepoURLIsTheStepsMapping(t *testing.T) {
+	tests := []struct {
+		name, baseURL, want string
+	}{
+		{"github.com", "", "https://github.com/MyOrg/My-App"},
+		{"api.github.com mixed case", "https://API.GitHub.com/", "https://github.com/MyOrg/My-App"},
+		{"ghes /api/v3", "https://ghe.example.com/api/v3", "https://ghe.example.com/MyOrg/My-App"},
+		{"ghes /api/v3/", "https://ghe.example.com/api/v3/", "https://ghe.example.com/MyOrg/My-App"},
+		{"ghes mixed case", "https://GHE.Example.com/api/v3", "https://ghe.example.com/MyOrg/My-App"},
+		{"ghes host and slash", "https://GHE.Example.com/", "https://ghe.example.com/MyOrg/My-App"},
+		{"ghes port", "https://GHE.Example.com:8443/api/v3/", "https://ghe.example.com:8443/MyOrg/My-App"},
+		{"ghes plain http kept", "http://ghe.example.com/api/v3", "http://ghe.example.com/MyOrg/My-App"},
+		{"ghe.com API host", "https://api.Octo.GHE.com/", "https://octo.ghe.com/MyOrg/My-App"},
+		{"ghe.com web host", "https://octo.ghe.com", "https://octo.ghe.com/MyOrg/My-App"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "kind: PromotionTask\nspec:\n  steps:\n  - uses: gha-wait-for-workflow\n    config:\n      owner: MyOrg\n      repo: My-App\n      credentials:\n        secretName: s\n      runID: 1\n"
+			res, err := File([]byte(src), Options{BaseURLs: map[string]string{"s": tt.baseURL}})
+			if err != nil || len(res.Problems) != 0 || len(res.Changes) != 1 {
+				t.Fatalf("File: %+v, %v", res, err)
+			}
+			if got := res.Changes[0].RepoURL; got != tt.want {
+				t.Fatalf("repoURL %s, want %s", got, tt.want)
+			}
+			if !strings.Contains(string(res.Output), "      repoURL: "+tt.want+"\n") {
+				t.Fatalf("output:\n%s", res.Output)
+			}
+			steps, _ := repourl.FromLegacy("MyOrg", "My-App", tt.baseURL, repourl.Options{AllowHTTP: true})
+			if migrated, err := repourl.Parse(tt.want, repourl.Options{AllowHTTP: true}); err != nil || migrated != steps {
+				t.Fatalf("the migrated repoURL names %+v (%v); the v1.8 config named %+v", migrated, err, steps)
+			}
+		})
+	}
+}
+
+func TestUnmappableRepositoryIsAProblem(t *testing.T) {
+	for name, cfg := range map[string]string{
+		"baseURL not a URL": "owner: o\n      repo: r\n      credentials:\n        secretName: bad\n",
+		"owner invalid":     "owner: my org\n      repo: r\n      credentials:\n        secretName: s\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := "kind: PromotionTask\nspec:\n  steps:\n  - uses: gha-dispatch-workflow\n    config:\n      " + cfg
+			res, err := File([]byte(src), Options{BaseURLs: map[string]string{"s": "", "bad": "ghe.example.com/api/v3"}})
+			if err != nil || len(res.Changes) != 0 || len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Reason, "make no repository URL") || string(res.Output) != src {
+				t.Fatalf("File: %+v, %v", res, err)
+			}
+		})
+	}
 }

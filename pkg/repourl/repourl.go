@@ -153,19 +153,39 @@ func splitPath(path string) (owner, name string, err error) {
 }
 
 // FromLegacy builds the repository of a v1.8 configuration: owner and repo
-// on github.com, or on the Enterprise Server that baseURL (the credentials
-// Secret's optional key) points at.
+// on github.com, or on the host whose API baseURL (the credentials Secret's
+// optional key, such as https://ghe.example.com/api/v3) is. It is the one
+// mapping from the v1.8 fields to a repository: the steps use it, and so
+// does the migration to repoURL, so that both name the same repository.
+// Hosts are case-insensitive and come out lower-cased, as Parse does; owner
+// and repo keep their case.
 func FromLegacy(owner, name, baseURL string, opts Options) (Repository, error) {
+	root, err := legacyWebRoot(baseURL)
+	if err != nil {
+		return Repository{}, err
+	}
+	return Parse(root+"/"+owner+"/"+name, opts)
+}
+
+// legacyWebRoot is the web root (scheme://host[:port]) served by the API at
+// baseURL: api.github.com is github.com's API and api.SUBDOMAIN.ghe.com
+// SUBDOMAIN.ghe.com's, while an Enterprise Server serves its API on its
+// own host (under /api/v3, which Parse adds back).
+func legacyWebRoot(baseURL string) (string, error) {
 	if baseURL == "" {
-		return Parse("https://github.com/"+owner+"/"+name, opts)
+		return "https://github.com", nil
 	}
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Host == "" {
-		return Repository{}, fmt.Errorf("baseURL %q is not a URL", baseURL)
+		return "", fmt.Errorf("baseURL %q is not a URL", baseURL)
 	}
 	host := strings.ToLower(u.Host)
-	if host == "api.github.com" {
-		return Parse("https://github.com/"+owner+"/"+name, opts)
+	hostname := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	switch {
+	case hostname == "api.github.com":
+		return "https://github.com", nil
+	case strings.HasSuffix(hostname, ".ghe.com"):
+		host = strings.TrimPrefix(host, "api.")
 	}
-	return Parse(u.Scheme+"://"+host+"/"+owner+"/"+name, opts)
+	return u.Scheme + "://" + host, nil
 }

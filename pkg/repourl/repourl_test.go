@@ -58,17 +58,58 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestFromLegacy: the v1.8 mapping the steps and the migration share.
+// Hosts are case-insensitive, so they come out lower-cased; owner and repo
+// keep their case; the API path, a trailing slash or none, says nothing.
 func TestFromLegacy(t *testing.T) {
-	r, err := FromLegacy("team", "svc", "https://ghe.example.com/api/v3", Options{})
-	if err != nil || r.APIBaseURL != "https://ghe.example.com/api/v3/" || r.WebURL() != "https://ghe.example.com/team/svc" {
-		t.Fatalf("FromLegacy = %+v, %v", r, err)
+	tests := []struct {
+		name, baseURL string
+		allowHTTP     bool
+		web, api      string
+		enterprise    bool
+		errContains   string
+	}{
+		{name: "no baseURL is github.com", web: "https://github.com/MyOrg/My-App", api: "https://api.github.com/"},
+		{name: "api.github.com", baseURL: "https://api.github.com", web: "https://github.com/MyOrg/My-App", api: "https://api.github.com/"},
+		{name: "api.github.com mixed case, slash", baseURL: "https://API.GitHub.com/", web: "https://github.com/MyOrg/My-App", api: "https://api.github.com/"},
+		{name: "api.github.com with its port", baseURL: "https://api.github.com:443/", web: "https://github.com/MyOrg/My-App", api: "https://api.github.com/"},
+		{name: "github.com web root", baseURL: "https://GitHub.com/", web: "https://github.com/MyOrg/My-App", api: "https://api.github.com/"},
+		{name: "ghes /api/v3", baseURL: "https://ghe.example.com/api/v3", web: "https://ghe.example.com/MyOrg/My-App", api: "https://ghe.example.com/api/v3/", enterprise: true},
+		{name: "ghes /api/v3/", baseURL: "https://ghe.example.com/api/v3/", web: "https://ghe.example.com/MyOrg/My-App", api: "https://ghe.example.com/api/v3/", enterprise: true},
+		{name: "ghes mixed case", baseURL: "https://GHE.Example.com/api/v3", web: "https://ghe.example.com/MyOrg/My-App", api: "https://ghe.example.com/api/v3/", enterprise: true},
+		{name: "ghes scheme case", baseURL: "HTTPS://GHE.EXAMPLE.COM/api/v3/", web: "https://ghe.example.com/MyOrg/My-App", api: "https://ghe.example.com/api/v3/", enterprise: true},
+		{name: "ghes host only", baseURL: "https://GHE.Example.com", web: "https://ghe.example.com/MyOrg/My-App", api: "https://ghe.example.com/api/v3/", enterprise: true},
+		{name: "ghes host and slash", baseURL: "https://ghe.example.com/", web: "https://ghe.example.com/MyOrg/My-App", api: "https://ghe.example.com/api/v3/", enterprise: true},
+		{name: "ghes port, mixed case", baseURL: "https://GHE.Example.com:8443/api/v3/", web: "https://ghe.example.com:8443/MyOrg/My-App", api: "https://ghe.example.com:8443/api/v3/", enterprise: true},
+		{name: "ghes trailing dot", baseURL: "https://ghe.example.com./api/v3", web: "https://ghe.example.com/MyOrg/My-App", api: "https://ghe.example.com/api/v3/", enterprise: true},
+		{name: "ghes IPv6 and port", baseURL: "https://[::1]:8443/api/v3", web: "https://[::1]:8443/MyOrg/My-App", api: "https://[::1]:8443/api/v3/", enterprise: true},
+		{name: "ghe.com API host", baseURL: "https://api.Octo.GHE.com/", web: "https://octo.ghe.com/MyOrg/My-App", api: "https://api.octo.ghe.com/"},
+		{name: "ghe.com API host, no slash", baseURL: "https://api.octo.ghe.com", web: "https://octo.ghe.com/MyOrg/My-App", api: "https://api.octo.ghe.com/"},
+		{name: "ghe.com web host", baseURL: "https://Octo.ghe.com/api/v3", web: "https://octo.ghe.com/MyOrg/My-App", api: "https://api.octo.ghe.com/"},
+		{name: "http refused", baseURL: "http://ghe.example.com/api/v3", errContains: "plain http"},
+		{name: "http allowed", baseURL: "http://GHE.Example.com/api/v3", allowHTTP: true, web: "http://ghe.example.com/MyOrg/My-App", api: "http://ghe.example.com/api/v3/", enterprise: true},
+		{name: "no scheme", baseURL: "ghe.example.com/api/v3", errContains: "not a URL"},
+		{name: "unsupported scheme", baseURL: "ftp://ghe.example.com/", errContains: "unsupported scheme"},
 	}
-	r, err = FromLegacy("myorg", "app", "", Options{})
-	if err != nil || r.APIBaseURL != "https://api.github.com/" || r.WebURL() != "https://github.com/myorg/app" {
-		t.Fatalf("FromLegacy github.com = %+v, %v", r, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := FromLegacy("MyOrg", "My-App", tt.baseURL, Options{AllowHTTP: tt.allowHTTP})
+			if tt.errContains != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errContains) {
+					t.Fatalf("FromLegacy(%q) = %+v, %v; want an error containing %q", tt.baseURL, r, err, tt.errContains)
+				}
+				return
+			}
+			if err != nil || r.WebURL() != tt.web || r.APIBaseURL != tt.api || r.Enterprise != tt.enterprise {
+				t.Fatalf("FromLegacy(%q) = %+v (web %s), %v; want web %s api %s enterprise %v", tt.baseURL, r, r.WebURL(), err, tt.web, tt.api, tt.enterprise)
+			}
+			// The repoURL a migration writes names the same repository.
+			if again, err := Parse(r.WebURL(), Options{AllowHTTP: tt.allowHTTP}); err != nil || again != r {
+				t.Fatalf("Parse(%s) = %+v, %v; want %+v", r.WebURL(), again, err, r)
+			}
+		})
 	}
-	r, err = FromLegacy("myorg", "app", "https://api.github.com/", Options{})
-	if err != nil || r.Host != "github.com" {
-		t.Fatalf("FromLegacy api.github.com = %+v, %v", r, err)
+	if _, err := FromLegacy("my org", "app", "", Options{}); err == nil {
+		t.Fatal("an owner with a space was accepted")
 	}
 }
