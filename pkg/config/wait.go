@@ -145,22 +145,6 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// CurrentFormat is the current-format configuration equivalent to a v1.8
-// one, given the repository its Secret points at.
-func (w *Wait) CurrentFormat(repoURL string) map[string]any {
-	out := map[string]any{"repoURL": repoURL, "runID": w.RunID}
-	if w.ExpectedConclusion != "" {
-		out["expectedConclusion"] = w.ExpectedConclusion
-	}
-	if w.PollInterval > 0 {
-		out["pollInterval"] = w.PollInterval.String()
-	}
-	if w.InsecureSkipTLSVerify {
-		out["insecureSkipTLSVerify"] = true
-	}
-	return out
-}
-
 // SchemaProblems checks cfg against the JSON Schema of step (a step name)
 // alone, without the semantic checks (expressions such as runID:
 // "${{ outputs... }}" pass it). It is what tools that rewrite manifests use.
