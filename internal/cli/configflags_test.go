@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/pkg/step"
 )
 
@@ -71,5 +74,39 @@ func TestFlagsOverWaitConfig(t *testing.T) {
 	want := map[string]any{"repoURL": "https://github.com/o/r", "runID": "42", "expectedConclusion": "success", "insecureSkipTLSVerify": true}
 	if err != nil || !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("config %#v, %v; want %#v", cfg, err, want)
+	}
+}
+
+// --correlation-seed: a rerun of the same step (same seed, same config) is
+// the same dispatch, so it prints the first run and sends nothing; another
+// step of the same promotion gets another key.
+func TestCorrelationSeedMakesARerunTheSameDispatch(t *testing.T) {
+	f := newCLIFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 500 * time.Millisecond})
+	f.sim.AddWorkflow(f.repo, ghsim.Workflow{File: "keyed.yml", Inputs: []string{"environment", "dispatch_key"}, RunName: "Deploy ${{ inputs.dispatch_key }}"})
+	f.env["GITHUB_TOKEN"] = testToken
+	args := func(env string) []string {
+		return []string{"dispatch", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--workflow-file", "keyed.yml", "--ref", "main",
+			"--input", "environment=" + env, "--correlation-input", "dispatch_key", "--correlation-seed", "kargo-demo/uat.01jxyz.abc"}
+	}
+	runID := func() any {
+		var out map[string]any
+		if err := json.Unmarshal(f.stdout.Bytes(), &out); err != nil {
+			t.Fatalf("stdout %q", f.stdout.String())
+		}
+		return out["runID"]
+	}
+	if code := f.run(t, args("uat")...); code != 0 {
+		t.Fatalf("exit %d: %s", code, f.stderr.String())
+	}
+	first := runID()
+	f.clock.Advance(time.Minute)
+	if code := f.run(t, args("uat")...); code != 0 || runID() != first || !strings.Contains(f.stderr.String(), "nothing was dispatched") {
+		t.Fatalf("rerun: exit %d, run %v (first %v): %s", code, runID(), first, f.stderr.String())
+	}
+	if code := f.run(t, args("prod")...); code != 0 || runID() == first {
+		t.Fatalf("another step: exit %d, run %v: %s", code, runID(), f.stderr.String())
+	}
+	if n := len(f.sim.Runs(f.repo)); n != 2 {
+		t.Fatalf("%d runs, want 2", n)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,6 +33,7 @@ type DispatchOptions struct {
 	AllowHTTP        bool
 	CorrelationInput string
 	CorrelationID    string
+	CorrelationSeed  string
 	Settle           time.Duration
 	Credentials      credentialFlags
 	// AndWait makes dispatch wait for the run (--wait).
@@ -99,6 +101,7 @@ dispatched and a retry may succeed; 130 interrupted.`,
 	fl.BoolVar(&opts.AllowHTTP, "allow-http", false, "allow plain-text http:// repository URLs (the token crosses the network unencrypted)")
 	fl.StringVar(&opts.CorrelationInput, "correlation-input", "", "workflow input that receives a unique key; with ${{ inputs.NAME }} in the workflow's run-name the run is found by it, exactly")
 	fl.StringVar(&opts.CorrelationID, "correlation-id", "", "the key to put into --correlation-input (8-64 letters, digits, '.', '_', '-'); the same key is the same dispatch: when a run of the last hour already carries it, that run is printed and nothing is dispatched; default: a random one")
+	fl.StringVar(&opts.CorrelationSeed, "correlation-seed", "", "derive the key from this text instead (a custom step's ${{ ctx.project }}/${{ ctx.promotion }}/ALIAS): a rerun with the same text is the same dispatch; ignored without a correlation input")
 	fl.Var(durationValue{&opts.Settle}, "settle", "without run details or a correlation key: how long after the dispatch GitHub is assumed to have created its run; a lone run is taken only after this with no second one (default 10s)")
 	fl.StringVar(&opts.Credentials.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
 	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
@@ -119,6 +122,9 @@ func (o *DispatchOptions) stepConfig() (map[string]any, error) {
 		return nil, err
 	}
 	cfg = overlay(cfg, flags.Map())
+	if o.CorrelationSeed != "" && o.CorrelationID != "" {
+		return nil, failure.Final(errors.New("--correlation-seed and --correlation-id both choose the key: give one"))
+	}
 	if o.CorrelationID != "" {
 		if err := dispatch.ValidKey(o.CorrelationID); err != nil {
 			return nil, failure.Final(fmt.Errorf("--correlation-id %w", err))
@@ -128,6 +134,18 @@ func (o *DispatchOptions) stepConfig() (map[string]any, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// correlationKey is the key the flags choose: --correlation-id as given,
+// or one derived from --correlation-seed and the step's configuration, so
+// that a rerun of the same step is the same dispatch and two different
+// steps of one promotion are not.
+func (o *DispatchOptions) correlationKey(cfg map[string]any) string {
+	if o.CorrelationSeed == "" {
+		return o.CorrelationID
+	}
+	canonical, _ := json.Marshal(cfg) // map keys sorted: the same config, the same bytes
+	return dispatch.KeyFromSeed(o.CorrelationSeed + "\x00" + string(canonical))
 }
 
 // flagConfig is the configuration the flags give: the one place flags
@@ -175,7 +193,7 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 	r := f.Runner.WithURLOptions(repourl.Options{AllowHTTP: o.AllowHTTP})
 	sc := &step.Context{
 		Alias: "dispatch", Config: raw, Credentials: look.git, LegacyCredentials: look.legacy,
-		CorrelationKey: o.CorrelationID, Settle: o.Settle, Logf: newLogPrinter(f).logf,
+		CorrelationKey: o.correlationKey(raw), Settle: o.Settle, Logf: newLogPrinter(f).logf,
 	}
 	res, stop, err := driver{clock: r.Clock, idle: time.Second}.drive(ctx, r.Dispatch, sc)
 	if stop != nil {

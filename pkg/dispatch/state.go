@@ -3,6 +3,7 @@ package dispatch
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -250,6 +251,14 @@ func RandomKey() string {
 		panic(err) // crypto/rand does not fail on supported platforms
 	}
 	return KeyPrefix + hex.EncodeToString(b[:])
+}
+
+// KeyFromSeed derives a key from text that names one dispatch (a project,
+// a promotion and a step's alias): the same text gives the same key, which
+// is the same dispatch.
+func KeyFromSeed(seed string) string {
+	h := sha256.Sum256([]byte(seed))
+	return KeyPrefix + hex.EncodeToString(h[:10])
 }
 
 // KeyPrefix starts every key this project makes.

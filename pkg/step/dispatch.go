@@ -2,8 +2,6 @@ package step
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -145,8 +143,7 @@ func (d *dispatchCall) key() (string, bool) {
 	case d.sc.CorrelationKey != "":
 		return d.sc.CorrelationKey, true
 	case d.sc.Promotion != "" && d.sc.Alias != "":
-		h := sha256.Sum256([]byte(d.sc.Project + "\x00" + d.sc.Promotion + "\x00" + d.sc.Alias))
-		return dispatch.KeyPrefix + hex.EncodeToString(h[:10]), false
+		return dispatch.KeyFromSeed(d.sc.Project + "\x00" + d.sc.Promotion + "\x00" + d.sc.Alias), false
 	}
 	return "", false
 }
