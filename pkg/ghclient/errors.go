@@ -94,9 +94,9 @@ func Classify(err error, action string, h Hints) error {
 		return failure.Transient(fmt.Errorf("%s: GitHub's answer was not valid JSON: %w", action, err))
 	case errors.As(err, &ue):
 		if isCertificateError(err) {
-			return failure.Final(fmt.Errorf("%s: the server's TLS certificate is not trusted (%v); add its CA to the system roots (SSL_CERT_FILE) or, for a test server only, set insecureSkipTLSVerify: true (--insecure-skip-tls-verify on the command line)", action, rootCause(err)))
+			return failure.Final(fmt.Errorf("%s: the server's TLS certificate is not trusted (%s); add its CA to the system roots (SSL_CERT_FILE) or, for a test server only, set insecureSkipTLSVerify: true (--insecure-skip-tls-verify on the command line)", action, Describe(err)))
 		}
-		return failure.Transient(fmt.Errorf("%s: %v", action, rootCause(err)))
+		return failure.Transient(fmt.Errorf("%s: %s", action, Describe(err)))
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {

@@ -221,7 +221,7 @@ func (p *Pool) transport(insecure bool) *http.Transport {
 				dial = guardedDialer(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
 			}
 			p.transports[skip] = &http.Transport{
-				Proxy:                 guardedProxy(proxy, lookupHost),
+				Proxy:                 proxyCredentials(guardedProxy(proxy, lookupHost)),
 				DialContext:           dial,
 				TLSClientConfig:       &tls.Config{RootCAs: p.RootCAs, InsecureSkipVerify: skip, MinVersion: tls.VersionTLS12}, //nolint:gosec // opt-in per step
 				TLSHandshakeTimeout:   10 * time.Second,

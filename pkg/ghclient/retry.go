@@ -157,12 +157,15 @@ func rateLimitWait(resp *http.Response) (time.Duration, bool) {
 }
 
 // NotSent reports whether err proves the request never reached the server:
-// the connection could not be made (DNS, dial, refused). Only such failures
-// make a dispatch safe to repeat.
+// the connection could not be made (DNS, dial, refused), to the server or
+// to the proxy ("proxyconnect", which net/http wraps around a dial error).
+// Only such failures make a dispatch safe to repeat.
 func NotSent(err error) bool {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
+	for e := err; errors.As(e, &op); e = op.Err {
+		if op.Op == "dial" || op.Op == "proxyconnect" {
+			return true
+		}
 	}
 	var dns *net.DNSError
 	if errors.As(err, &dns) {

@@ -35,7 +35,16 @@ type authTransport struct {
 	tokens credentials.TokenSource
 }
 
+// RoundTrip sends req; its errors never show a secret (redactedError).
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.roundTrip(req)
+	if err != nil {
+		return nil, redacted(err)
+	}
+	return resp, nil
+}
+
+func (t *authTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	if !sameOrigin(req.URL, t.api) {
 		req = req.Clone(req.Context())
 		req.Header.Del("Authorization")
