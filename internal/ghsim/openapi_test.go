@@ -15,6 +15,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
@@ -169,7 +170,8 @@ func TestSimulatorAndClientFollowGitHubsOpenAPIDescription(t *testing.T) {
 		t.Run(fmt.Sprint("answer=", answer), func(t *testing.T) {
 			var mu sync.Mutex
 			var seen []ghsim.Exchange
-			sim, err := ghsim.New(ghsim.Options{Answer: answer, RunDelay: 100 * time.Millisecond, Observe: func(e ghsim.Exchange) {
+			fake := clock.NewFake(time.Now().Truncate(time.Second)) // the simulator's and the dispatcher's
+			sim, err := ghsim.New(ghsim.Options{Clock: fake, Answer: answer, RunDelay: 100 * time.Millisecond, Observe: func(e ghsim.Exchange) {
 				mu.Lock()
 				seen = append(seen, e)
 				mu.Unlock()
@@ -190,7 +192,7 @@ func TestSimulatorAndClientFollowGitHubsOpenAPIDescription(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				d := &dispatch.Dispatcher{Settle: 100 * time.Millisecond}
+				d := &dispatch.Dispatcher{Clock: fake}
 				res, err := d.Dispatch(context.Background(), c, dispatch.Request{WorkflowFile: "deploy.yml", Ref: "main", Inputs: map[string]string{"environment": "prod"}, Timeout: 10 * time.Second}, "")
 				if err != nil {
 					t.Fatal(err)
@@ -204,7 +206,7 @@ func TestSimulatorAndClientFollowGitHubsOpenAPIDescription(t *testing.T) {
 				if _, _, err := c.Actions.GetPendingDeployments(ctx, "myorg", "my-app", res.ID); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(400 * time.Millisecond)
+				fake.Advance(400 * time.Millisecond)
 				if _, _, err := c.Actions.ListWorkflowJobs(ctx, "myorg", "my-app", res.ID, &github.ListWorkflowJobsOptions{Filter: "latest"}); err != nil {
 					t.Fatal(err)
 				}
