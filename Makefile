@@ -34,8 +34,8 @@ kargo-test:
 
 # A short run of every fuzz target (CI); FUZZTIME=5m for a real session.
 FUZZTIME ?= 10s
-FUZZ_TARGETS = pkg/repourl:FuzzParse pkg/config:FuzzParseConfigs pkg/config:FuzzRenderInput \
-	pkg/credentials:FuzzParseSecrets internal/cli:FuzzDecodeConfig
+FUZZ_TARGETS = internal/repourl:FuzzParse internal/config:FuzzParseConfigs internal/config:FuzzRenderInput \
+	internal/credentials:FuzzParseSecrets internal/cli:FuzzDecodeConfig
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($(FUZZTIME))"; \

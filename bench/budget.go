@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/cli"
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/step"
 	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )

@@ -13,12 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 	"github.com/kargo-gha/kargo-gha/pkg/clock"
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )
 
@@ -165,7 +165,7 @@ func runOverhead(s settings, a approach, answer ghsim.DispatchAnswer, l time.Dur
 			defer cancel()
 			start := s.clk.Now()
 			ids[i], errs[i] = a.dispatch(ctx, e.client, workflowName(i), fmt.Sprint(i))
-			durations[i] = clock.Since(s.clk, start) - l
+			durations[i] = s.clk.Now().Sub(start) - l
 		}(i)
 	}
 	wg.Wait()
@@ -255,11 +255,11 @@ func runConcurrency(s settings, a approach, n int) (concurrencyResult, error) {
 			defer cancel()
 			t0 := s.clk.Now()
 			ids[i], errs[i] = a.dispatch(ctx, e.client, workflowName(0), fmt.Sprint(i))
-			times[i] = clock.Since(s.clk, t0)
+			times[i] = s.clk.Now().Sub(t0)
 		}(i)
 	}
 	wg.Wait()
-	wall := clock.Since(s.clk, start)
+	wall := s.clk.Now().Sub(start)
 	stop()
 	res := concurrencyResult{Approach: a.name(), N: n, Wall: wall, PeakHeapMiB: peak.Load() >> 20}
 	nonces := e.nonceOf()

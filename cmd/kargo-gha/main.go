@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/kargo-gha/kargo-gha/internal/cli"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 )
 
 // version is set at build time (-ldflags "-X main.version=v0.1.0"); a
@@ -26,7 +25,6 @@ func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	stopOnSignal(cancel)
 	v := buildVersion()
-	ghclient.SetVersion(v)
 	code := cli.Run(ctx, cli.NewFactory(v), os.Args[1:])
 	cancel(nil)
 	os.Exit(code)

@@ -11,7 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
 )
 
 // readConfig reads a step config block from a file ("-" for stdin) or a JSON

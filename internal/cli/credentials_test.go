@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
 )
 
 func TestCredentialsFileIsBounded(t *testing.T) {

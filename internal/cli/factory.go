@@ -52,6 +52,7 @@ type Factory struct {
 func NewFactory(version string) *Factory {
 	r := step.NewRunner()
 	r.CallTimeout = cliCallTimeout
+	r.Clients.Version = version // the User-Agent names the command's version
 	return &Factory{
 		IO:      IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr},
 		Getenv:  os.Getenv,

@@ -4,8 +4,8 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/kargo-gha/kargo-gha/pkg/config"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/internal/config"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 // FuzzDecodeConfig: YAML or JSON configuration files, both formats, through

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 )
 
 // aliasBomb is a YAML document of n levels, each ten aliases of the one

@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/migrate"
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
+	"github.com/kargo-gha/kargo-gha/internal/migrate"
 )
 
 // maxManifestBytes skips files too large to be hand-written manifests.

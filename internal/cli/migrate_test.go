@@ -10,7 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kargo-gha/kargo-gha/pkg/migrate"
+	"github.com/kargo-gha/kargo-gha/internal/migrate"
 )
 
 func migrateFixture(t *testing.T) (dir string, secrets string) {

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/kargo-gha/kargo-gha/internal/failure"
 	"github.com/kargo-gha/kargo-gha/internal/safetext"
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
 )
 
 // EnvKargoOutput names the file Kargo custom steps read outputs from.

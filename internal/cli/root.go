@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kargo-gha/kargo-gha/internal/failure"
 	"github.com/kargo-gha/kargo-gha/internal/safetext"
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
 )
 
 // NewRootCmd builds the kargo-gha command tree.

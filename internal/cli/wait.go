@@ -8,10 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kargo-gha/kargo-gha/internal/config"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 	"github.com/kargo-gha/kargo-gha/pkg/clock"
-	"github.com/kargo-gha/kargo-gha/pkg/config"
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 	"github.com/kargo-gha/kargo-gha/pkg/step"
 	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )

@@ -7,8 +7,8 @@ import (
 	"encoding/pem"
 	"testing"
 
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 )
 
 func testApp(t *testing.T, sim *ghsim.Server) credentials.Credentials {

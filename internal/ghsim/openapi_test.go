@@ -14,12 +14,12 @@ import (
 	"github.com/google/go-github/v90/github"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 	"github.com/kargo-gha/kargo-gha/pkg/clock"
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
 
 // openAPIPath is where `npm ci --prefix test/openapi` puts GitHub's OpenAPI

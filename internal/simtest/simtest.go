@@ -6,8 +6,8 @@ package simtest
 import (
 	"testing"
 
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 )
 
 // Start runs a simulator until the test ends and returns it with a pool

@@ -22,9 +22,9 @@ import (
 	"github.com/akuity/kargo/pkg/logging"
 	"github.com/akuity/kargo/pkg/promotion"
 
-	"github.com/kargo-gha/kargo-gha/pkg/config"
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/internal/config"
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
 	"github.com/kargo-gha/kargo-gha/pkg/step"
 )
 

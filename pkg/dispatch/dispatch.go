@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 )
 
 // Dispatch sends one dispatch and waits for its run, for callers that can

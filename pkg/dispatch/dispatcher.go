@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/bounded"
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/clock"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
 )
 
 // Request is one workflow dispatch.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 )
 
 // find lists the workflow's runs once and attributes one, or says when to

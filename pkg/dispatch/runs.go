@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 )
 
 const (

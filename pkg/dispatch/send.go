@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 )
 
 // checkKey looks, before a keyed dispatch is sent, for a run that already

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 // advance drives s with d until it is done, moving the fake clock by each

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/config"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
 	"github.com/kargo-gha/kargo-gha/internal/safetext"
-	"github.com/kargo-gha/kargo-gha/pkg/config"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
 )
 
 // intentRetry is the pause after recording a dispatch's intent, before

@@ -18,14 +18,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/config"
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 	"github.com/kargo-gha/kargo-gha/internal/safetext"
 	"github.com/kargo-gha/kargo-gha/pkg/clock"
-	"github.com/kargo-gha/kargo-gha/pkg/config"
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
 	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
-	"github.com/kargo-gha/kargo-gha/pkg/ghclient"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 	"github.com/kargo-gha/kargo-gha/pkg/wait"
 )
 
@@ -60,10 +60,10 @@ type Context struct {
 	// step's own from the previous call of the same promotion.
 	SharedState map[string]any
 	// Credentials returns the Git credentials held for repoURL, or nil.
-	Credentials func(ctx context.Context, repoURL string) (*credentials.Credentials, error)
+	Credentials func(ctx context.Context, repoURL string) (*Credentials, error)
 	// LegacyCredentials returns the credentials of the v1.8 format's
 	// credentials.secretName (with BaseURL for an Enterprise Server), or nil.
-	LegacyCredentials func(ctx context.Context, secretName string) (*credentials.Credentials, error)
+	LegacyCredentials func(ctx context.Context, secretName string) (*Credentials, error)
 	// SavesState is true when the caller persists Output between calls and
 	// may restart between them (Kargo). The dispatch step then returns once
 	// it has recorded its intent, so that the intent is saved before the
@@ -96,11 +96,11 @@ type Result struct {
 // and the memory of which dispatches this process recorded only work if the
 // same ones serve every call.
 type Runner struct {
-	Clients    *ghclient.Pool
+	Clients    *ClientPool
 	Dispatcher *dispatch.Dispatcher
 	Checker    *wait.Checker
 	// URLOptions say which repository URLs are accepted (--allow-http).
-	URLOptions repourl.Options
+	URLOptions URLOptions
 	// CallTimeout bounds one call's GitHub round trip; DefaultCallTimeout
 	// when zero.
 	CallTimeout time.Duration
@@ -265,7 +265,7 @@ func (t *target) withWarning(msg string) string {
 
 // WithURLOptions returns a Runner that shares r's parts and accepts
 // repository URLs as opts say.
-func (r *Runner) WithURLOptions(opts repourl.Options) *Runner {
+func (r *Runner) WithURLOptions(opts URLOptions) *Runner {
 	c := *r
 	c.URLOptions = opts
 	return &c

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
 )
 
 // RateLimited reports whether err is GitHub refusing a request for a rate

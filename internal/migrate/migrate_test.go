@@ -10,8 +10,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/kargo-gha/kargo-gha/pkg/config"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/internal/config"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

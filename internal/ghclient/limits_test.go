@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
 )
 
 // hostileListing writes a runs listing of n bytes of the given element,

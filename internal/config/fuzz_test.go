@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 var workflowFilePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*\.(yml|yaml)$`)

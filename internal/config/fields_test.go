@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kargo-gha/kargo-gha/pkg/config/schemas"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/internal/config/schemas"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 // TestConfigStructsMatchSchemas: the Go structs and the JSON Schemas

@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 // The HTTP/2 frames and codes the reset server speaks (RFC 9113). It is

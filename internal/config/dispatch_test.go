@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 func TestParseDispatch(t *testing.T) {

@@ -17,9 +17,9 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
 	"github.com/kargo-gha/kargo-gha/internal/docblock"
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 // One named case per address of the table, in every form it can hide in.

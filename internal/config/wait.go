@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kargo-gha/kargo-gha/pkg/config/schemas"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/internal/config/schemas"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 const (

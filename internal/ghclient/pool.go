@@ -16,15 +16,14 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/go-github/v90/github"
 
 	"github.com/kargo-gha/kargo-gha/internal/bounded"
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 	"github.com/kargo-gha/kargo-gha/internal/safetext"
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
 )
 
 const (
@@ -44,17 +43,11 @@ const (
 	clientAge  = 2 * time.Hour
 )
 
-var userAgentVersion atomic.Value // string
-
-// SetVersion sets the version the User-Agent names (the command's).
-func SetVersion(v string) { userAgentVersion.Store(v) }
-
-// userAgent is "kargo-gha/VERSION": the version set, else this module's
-// version in the binary's build info (a Kargo controller that imports it),
-// else "dev".
-func userAgent() string {
-	if v, ok := userAgentVersion.Load().(string); ok && v != "" {
-		return "kargo-gha/" + v
+// userAgent is "kargo-gha/VERSION": version, else this module's version in
+// the binary's build info (a Kargo controller that imports it), else "dev".
+func userAgent(version string) string {
+	if version != "" {
+		return "kargo-gha/" + version
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if bi.Main.Path == modulePath && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -85,6 +78,10 @@ type Pool struct {
 	// HTTPS_PROXY, HTTP_PROXY and NO_PROXY. Either way the destination is
 	// checked against RefusedAddresses before a proxy is asked for it.
 	Proxy func(*http.Request) (*url.URL, error)
+	// Version is the version the User-Agent names (the command's); when
+	// empty, this module's version in the binary's build info (a Kargo
+	// controller that imports it), else "dev".
+	Version string
 
 	once       sync.Once
 	transports map[bool]*http.Transport
@@ -145,7 +142,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	gh, err := github.NewClient(
 		github.WithHTTPClient(hc),
 		github.WithURLs(&repo.APIBaseURL, &repo.UploadURL),
-		github.WithUserAgent(userAgent()),
+		github.WithUserAgent(userAgent(p.Version)),
 		// Rate limits are judged from GitHub's own answers by the callers,
 		// on their clock: go-github's memory of them would refuse requests
 		// on the wall clock without asking, which no injected clock moves.
@@ -179,7 +176,7 @@ func (p *Pool) exchanger(repo repourl.Repository, installationID int64, base htt
 			CheckRedirect: sameOriginRedirects(api),
 		}
 		gh, err := github.NewClient(github.WithHTTPClient(hc), github.WithURLs(&repo.APIBaseURL, &repo.UploadURL),
-			github.WithUserAgent(userAgent()))
+			github.WithUserAgent(userAgent(p.Version)))
 		if err != nil {
 			return "", time.Time{}, err
 		}

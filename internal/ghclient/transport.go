@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/kargo-gha/kargo-gha/pkg/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
 )
 
 // MaxResponseBytes caps every response body. The largest answer this

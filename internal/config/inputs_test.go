@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kargo-gha/kargo-gha/pkg/repourl"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 // TestInputsWithControlCharactersAreRefused: a workflow hands inputs to

@@ -16,8 +16,8 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
+	"github.com/kargo-gha/kargo-gha/internal/failure"
 	"github.com/kargo-gha/kargo-gha/internal/safetext"
-	"github.com/kargo-gha/kargo-gha/pkg/failure"
 )
 
 // Describe is a short, safe description of a request's failure for a
