@@ -9,6 +9,7 @@ go 1.26.0
 require (
 	github.com/akuity/kargo v1.11.2
 	github.com/akuity/kargo/api v0.0.0
+	github.com/go-logr/logr v1.4.3
 	github.com/kargo-gha/kargo-gha v0.0.0
 	k8s.io/api v0.34.3
 	k8s.io/apimachinery v0.34.3
@@ -24,7 +25,6 @@ require (
 	github.com/evanphx/json-patch/v5 v5.9.11 // indirect
 	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.2 // indirect
-	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/zapr v1.3.0 // indirect
 	github.com/go-openapi/jsonpointer v0.23.1 // indirect
 	github.com/go-openapi/jsonreference v0.21.5 // indirect

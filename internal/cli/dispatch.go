@@ -193,7 +193,7 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 	r := f.Runner.WithURLOptions(repourl.Options{AllowHTTP: o.AllowHTTP})
 	sc := &step.Context{
 		Alias: "dispatch", Config: raw, Credentials: look.git, LegacyCredentials: look.legacy,
-		CorrelationKey: o.correlationKey(raw), Settle: o.Settle, Logf: newLogPrinter(f).logf,
+		CorrelationKey: o.correlationKey(raw), Settle: o.Settle, Log: progressLog(newLogPrinter(f)),
 	}
 	res, stop, err := driver{clock: r.Clock, idle: time.Second}.drive(ctx, r.Dispatch, sc)
 	if stop != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -203,3 +204,21 @@ func (v durationValue) Set(s string) error {
 }
 
 func (durationValue) Type() string { return "duration" }
+
+// printerHandler is the slog.Handler of the command's progress: the
+// message alone, once, for people on stderr (the attributes are for
+// operators' logs, Kargo's among them).
+type printerHandler struct {
+	logf func(format string, args ...any)
+}
+
+func (printerHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h printerHandler) Handle(_ context.Context, r slog.Record) error {
+	h.logf("%s", r.Message)
+	return nil
+}
+func (h printerHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h printerHandler) WithGroup(string) slog.Handler      { return h }
+
+// progressLog is a logger whose messages p prints.
+func progressLog(p *statusPrinter) *slog.Logger { return slog.New(printerHandler{logf: p.logf}) }

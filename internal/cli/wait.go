@@ -158,7 +158,7 @@ func waitForRun(ctx context.Context, f *Factory, r *step.Runner, cfg map[string]
 	p := newStatusPrinter(f)
 	sc := &step.Context{
 		Alias: "wait", Config: cfg, Credentials: look.git, LegacyCredentials: look.legacy,
-		Logf: p.logf,
+		Log: progressLog(p),
 	}
 	d := driver{clock: r.Clock, idle: wait.DefaultPollInterval, show: p.show,
 		deadline: clock.Or(r.Clock).Now().Add(timeout), cause: fmt.Errorf("the wait timeout of %s passed", timeout)}

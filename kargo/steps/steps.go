@@ -12,7 +12,9 @@ package steps
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -90,9 +92,8 @@ func (s *stepRunner) Run(ctx context.Context, sc *promotion.StepContext) (promot
 		Credentials:       s.credentials(sc.Project),
 		LegacyCredentials: s.legacyCredentials(sc.Project),
 		SavesState:        true,
-		Logf: func(format string, args ...any) {
-			logger.Info(fmt.Sprintf(format, args...), "step", sc.Alias)
-		},
+		// Kargo's logger, with the promotion's coordinates on every line.
+		Log: slog.New(logr.ToSlogHandler(logger.Logr())).With("project", sc.Project, "promotion", sc.Promotion, "step", sc.Alias),
 	})
 	out := promotion.StepResult{
 		Status:     kargoapi.PromotionStepStatus(res.Status),

@@ -1,7 +1,11 @@
 package step
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,5 +34,28 @@ func TestLibraryDispatchesAndChecksThroughNewClient(t *testing.T) {
 	}
 	if _, err := NewClient("http://ghe.example.com/o/r", Credentials{Token: "x"}, ClientOptions{}); err == nil {
 		t.Fatalf("an http:// URL without AllowHTTP: %v", err)
+	}
+}
+
+// Progress is structured: a sentence for people, the dispatch's facts as
+// attributes for operators, cleaned like every message.
+func TestDispatchLogsWithFields(t *testing.T) {
+	sim, pool := simtest.Start(t, ghsim.Options{RunDelay: 10 * time.Millisecond})
+	sim.AddWorkflow(sim.AddRepo("example", "test"), ghsim.Workflow{File: "test.yaml", Inputs: []string{"greeting", "dispatch_key"}})
+	sim.AddToken(tok, "octocat", false)
+	var buf bytes.Buffer
+	r := NewRunner()
+	r.Clients = pool
+	sc := &Context{Alias: "dispatch", Config: dispatchCfg, Credentials: kargoCreds, Log: slog.New(slog.NewJSONHandler(&buf, nil))}
+	if res, err := r.Dispatch(context.Background(), sc); err != nil || res.Status != StatusSucceeded {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	var first map[string]any
+	if err := json.Unmarshal(bytes.SplitN(buf.Bytes(), []byte("\n"), 2)[0], &first); err != nil {
+		t.Fatalf("log %q: %v", buf.String(), err)
+	}
+	if first["workflow"] != "test.yaml" || first["ref"] != "main" || first["repo"] != "example/test" || first["phase"] != "recorded" ||
+		!strings.HasPrefix(first["msg"].(string), "dispatching test.yaml on main") || strings.Contains(buf.String(), tok) {
+		t.Fatalf("log line %v", first)
 	}
 }

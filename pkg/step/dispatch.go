@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/config"
@@ -89,7 +90,8 @@ func (d *dispatchCall) run(ctx context.Context, st *dispatch.State) (Result, err
 	if st == nil {
 		key, given := d.key()
 		st = disp.Record(d.req, key, given)
-		d.sc.logf("dispatching %s on %s in %s (credentials: %s)", d.cfg.WorkflowFile, d.cfg.Ref, d.t.client.Repo.WebURL(), d.t.creds.Source)
+		d.sc.log(slog.LevelInfo, fmt.Sprintf("dispatching %s on %s in %s (credentials: %s)", d.cfg.WorkflowFile, d.cfg.Ref, d.t.client.Repo.WebURL(), d.t.creds.Source),
+			d.facts(st)...)
 		if d.sc.SavesState && st.Key == "" {
 			return running(fmt.Sprintf("dispatching %s on %s in %s", d.cfg.WorkflowFile, d.cfg.Ref, d.t.client.Repo.WebURL()), d.output(st), intentRetry), nil
 		}
@@ -111,9 +113,15 @@ func (d *dispatchCall) run(ctx context.Context, st *dispatch.State) (Result, err
 		return d.ended(st, err)
 	}
 	if step.Message != "" {
-		d.sc.logf("%s", step.Message)
+		d.sc.log(slog.LevelInfo, step.Message, d.facts(st)...)
 	}
 	return running(step.Message, d.output(st), max(step.Wait, minRetry)), nil
+}
+
+// facts are the dispatch's attributes in its log lines.
+func (d *dispatchCall) facts(st *dispatch.State) []any {
+	return []any{"repo", d.t.client.Repo.FullName(), "workflow", d.cfg.WorkflowFile, "ref", d.cfg.Ref,
+		"attempt", st.Attempt, "phase", string(st.Phase)}
 }
 
 // minRetry: a step asks to be called again no sooner than this.

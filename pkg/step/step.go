@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/config"
@@ -70,8 +71,11 @@ type Context struct {
 	// request leaves; without it (the command line) it goes on in the same
 	// call.
 	SavesState bool
-	// Logf receives progress messages for people; nil drops them.
-	Logf func(format string, args ...any)
+	// Log receives progress for people and operators: a sentence as the
+	// message, the dispatch's or the run's facts as attributes (workflow,
+	// ref, attempt, phase, runID), warnings at Warn; nil drops them.
+	// Messages and string attributes are cleaned before they are logged.
+	Log *slog.Logger
 	// CorrelationKey, when set, is the dispatch's correlation key (the
 	// command line's --correlation-id); otherwise it derives from Project,
 	// Promotion and Alias, or is random when those are empty.
@@ -249,10 +253,17 @@ func ownOutput(sc *Context) map[string]any {
 	return out
 }
 
-func (sc *Context) logf(format string, args ...any) {
-	if sc.Logf != nil {
-		sc.Logf("%s", safetext.Clean(fmt.Sprintf(format, args...)))
+// log writes msg at level with attrs (key, value pairs), cleaned.
+func (sc *Context) log(level slog.Level, msg string, attrs ...any) {
+	if sc.Log == nil {
+		return
 	}
+	for i, a := range attrs {
+		if s, ok := a.(string); ok {
+			attrs[i] = safetext.Clean(s)
+		}
+	}
+	sc.Log.Log(context.Background(), level, safetext.Clean(msg), attrs...)
 }
 
 // withWarning appends the v1.8 deprecation warning to a message.

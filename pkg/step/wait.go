@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -93,7 +94,7 @@ func (w *waitCall) run(ctx context.Context) (Result, error) {
 	case wait.Mismatched:
 		w.r.Checker.Forget(c, w.cfg.RunID)
 		if derr := w.r.Checker.Diagnose(cctx, c, st); derr != nil {
-			w.sc.logf("could not list the jobs of run %d: %v", st.RunID, derr)
+			w.sc.log(slog.LevelWarn, fmt.Sprintf("could not list the jobs of run %d: %v", st.RunID, derr), "runID", st.RunID)
 		}
 		return failed(st.Err(), w.finalOutput(st))
 	}
@@ -139,7 +140,7 @@ func (w *waitCall) stillRunning(ctx context.Context, st *wait.Status) Result {
 	if st.Status == "waiting" && w.st.lastStatus != "waiting" {
 		pending, err := w.r.Checker.PendingEnvironments(ctx, w.t.client, st.RunID)
 		if err != nil {
-			w.sc.logf("could not read what run %d waits for: %v", st.RunID, err)
+			w.sc.log(slog.LevelWarn, fmt.Sprintf("could not read what run %d waits for: %v", st.RunID, err), "runID", st.RunID)
 		}
 		w.st.pending = pending
 	}
@@ -189,7 +190,7 @@ func (w *waitCall) notReadable(err error) (Result, error) {
 		return errored(failure.Final(fmt.Errorf("%w (404 on every check for %s)", err, waited.Round(time.Second))), w.output())
 	}
 	msg := fmt.Sprintf("run %d is not readable yet (%s); checking again in %s, for up to %s", w.cfg.RunID, ghclient.Describe(err), notFoundPause, grace)
-	w.sc.logf("%s", msg)
+	w.sc.log(slog.LevelInfo, msg, "runID", w.cfg.RunID)
 	return running(msg, w.output(), notFoundPause), nil
 }
 
@@ -218,7 +219,7 @@ func (w *waitCall) outage(err error) (Result, error) {
 		what = "GitHub's rate limit holds the checks back"
 	}
 	msg := fmt.Sprintf("%s (%s); checking run %d again in %s; %s", what, ghclient.Describe(err), w.cfg.RunID, pause.Round(time.Second), w.meanwhile("goes on"))
-	w.sc.logf("%s", msg)
+	w.sc.log(slog.LevelInfo, msg, "runID", w.cfg.RunID)
 	return running(msg, w.output(), pause), nil
 }
 
