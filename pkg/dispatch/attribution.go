@@ -59,6 +59,8 @@ type Seeker struct {
 	KeyCheckedAt time.Time
 	// NotBefore: see State. Zero when unknown.
 	NotBefore time.Time
+	// ReceivedBy: see State. Zero when unknown: NotBefore plus a second.
+	ReceivedBy time.Time
 	// Uncertain is true when GitHub may not have acted on the dispatch.
 	Uncertain bool
 	// Login, when known, is the user whose token sent the dispatch.
@@ -151,7 +153,7 @@ func byKey(s Seeker, l Listing) Verdict {
 	}
 	// A key the caller chose may be in use by another dispatcher at the
 	// same time: take it once a second run carrying it would have shown.
-	if s.NotBefore.IsZero() || l.ServerNow.Before(s.NotBefore.Add(s.Settle+wholeSecond+readLag)) {
+	if s.NotBefore.IsZero() || l.ServerNow.Before(s.horizon().Add(readLag)) {
 		return Verdict{}
 	}
 	if len(match) == 0 {
@@ -181,7 +183,7 @@ func byWindow(s Seeker, l Listing, claimed func(int64) bool) Verdict {
 	if s.NotBefore.IsZero() {
 		return Verdict{}
 	}
-	horizon := s.NotBefore.Add(s.Settle + wholeSecond)
+	horizon := s.horizon()
 	if l.ServerNow.Before(horizon.Add(readLag)) {
 		return Verdict{} // a second run may still show up
 	}
@@ -190,7 +192,7 @@ func byWindow(s Seeker, l Listing, claimed func(int64) bool) Verdict {
 		switch {
 		case claimed(r.ID), r.Created.Before(s.NotBefore), titleKey(r.Title) != "":
 		case s.Login != "" && !strings.EqualFold(r.Actor, s.Login):
-		case r.Created.Before(horizon):
+		case !r.Created.After(horizon):
 			inWindow = append(inWindow, r.ID)
 		default:
 			late = append(late, r.ID)
@@ -210,6 +212,16 @@ func byWindow(s Seeker, l Listing, claimed func(int64) bool) Verdict {
 		return refuse(ReasonLate, late)
 	}
 	return Verdict{Run: inWindow[0], Method: ByRunListing}
+}
+
+// horizon is, on the server's clock, when the dispatch's run exists at the
+// latest, as the settle assumes: a run stamped later is not taken.
+func (s Seeker) horizon() time.Time {
+	received := s.ReceivedBy
+	if received.IsZero() {
+		received = s.NotBefore.Add(wholeSecond)
+	}
+	return received.Add(s.Settle)
 }
 
 // skewed reports a listing whose Date runs behind its own runs' created_at.

@@ -133,7 +133,7 @@ func (d *Dispatcher) notBefore(host *hostState, s *State, l Listing) time.Time {
 }
 
 func (d *Dispatcher) seeker(c *ghclient.Client, req Request, s *State) Seeker {
-	sk := Seeker{Key: s.Key, KeyGiven: s.KeyGiven, KeyCheckedAt: s.KeyCheckedAt, NotBefore: s.NotBefore, Named: s.Named,
+	sk := Seeker{Key: s.Key, KeyGiven: s.KeyGiven, KeyCheckedAt: s.KeyCheckedAt, NotBefore: s.NotBefore, ReceivedBy: s.ReceivedBy, Named: s.Named,
 		Uncertain: s.Phase == PhaseSending, Settle: d.settle(req)}
 	if s.Key == "" && c.LoginKnown() {
 		sk.Login = c.Login(context.Background()) // known: no request

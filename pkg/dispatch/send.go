@@ -141,6 +141,7 @@ func (d *Dispatcher) post(ctx context.Context, c *ghclient.Client, host *hostSta
 		// The Date was stamped after GitHub received the request.
 		if date, ok := dateOf(resp.Response); ok {
 			s.NotBefore = windowStart(s.SentAt, date, d.clock().Now())
+			s.ReceivedBy = date.Add(wholeSecond)
 		}
 	}
 	return details, wrote.Load() || err == nil, err

@@ -91,6 +91,10 @@ type State struct {
 	// NotBefore is, on the server's clock, a time before GitHub received
 	// the dispatch: a run created earlier is not this dispatch's.
 	NotBefore time.Time `json:"notBefore,omitzero"`
+	// ReceivedBy is, on the server's clock, a time by which GitHub had
+	// received the dispatch (its answer's Date, plus the second Date
+	// truncates): its run exists by ReceivedBy plus the settle.
+	ReceivedBy time.Time `json:"receivedBy,omitzero"`
 	// Named is the run GitHub named in its answer, for a dispatch whose
 	// key the caller chose: it is taken once no second run carries the key.
 	Named int64 `json:"named,omitzero"`
