@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"net"
 	"net/http"
 	"net/url"
@@ -82,6 +83,9 @@ type Pool struct {
 	// empty, this module's version in the binary's build info (a Kargo
 	// controller that imports it), else "dev".
 	Version string
+	// Clock paces retries of failed reads; the system clock when nil.
+	// Tests share a fake one with the simulator.
+	Clock clock.Clock
 
 	once       sync.Once
 	transports map[bool]*http.Transport
@@ -127,7 +131,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	if err != nil {
 		return nil, fmt.Errorf("API URL %q: %w", repo.APIBaseURL, err)
 	}
-	base := retryTransport{base: limitTransport{base: sentTransport{base: writeOnceTransport{base: p.transport(insecure)}}}}
+	base := retryTransport{clock: p.Clock, base: limitTransport{base: sentTransport{base: writeOnceTransport{base: p.transport(insecure)}}}}
 	var tokens credentials.TokenSource = credentials.StaticToken(creds.Token)
 	if creds.App != nil {
 		tokens, err = p.appTokens(repo, creds, insecure, base)

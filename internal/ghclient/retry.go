@@ -2,6 +2,7 @@ package ghclient
 
 import (
 	"errors"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -46,6 +47,8 @@ var tokenExchangePath = regexp.MustCompile(`/app/installations/\d+/access_tokens
 // repeated here: the dispatcher decides, because GitHub may have acted.
 type retryTransport struct {
 	base http.RoundTripper
+	// clock paces the retries; the system clock when nil.
+	clock clock.Clock
 }
 
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -87,12 +90,8 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			_ = resp.Body.Close()
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if err := clock.Or(t.clock).Sleep(ctx, wait); err != nil {
 			return nil, ctx.Err()
-		case <-timer.C:
 		}
 	}
 }

@@ -255,6 +255,9 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Clock is the simulator's clock (Options.Clock, or the system clock).
+func (s *Server) Clock() clock.Clock { return s.clock }
+
 // now is the simulator's time.
 func (s *Server) now() time.Time { return s.clock.Now() }
 

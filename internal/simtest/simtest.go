@@ -24,7 +24,7 @@ func Start(t testing.TB, opts ghsim.Options) (*ghsim.Server, *ghclient.Pool) {
 	return sim, Pool(sim)
 }
 
-// Pool is a fresh client pool for sim.
+// Pool is a fresh client pool for sim, its retries on sim's clock.
 func Pool(sim *ghsim.Server) *ghclient.Pool {
-	return &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext}
+	return &ghclient.Pool{RootCAs: sim.RootCAs(), DialContext: sim.DialContext, Clock: sim.Clock()}
 }
