@@ -184,7 +184,8 @@ func byWindow(s Seeker, l Listing, claimed func(int64) bool) Verdict {
 		return Verdict{}
 	}
 	horizon := s.horizon()
-	if l.ServerNow.Before(horizon.Add(readLag)) {
+	settled := !l.ServerNow.Before(horizon.Add(readLag))
+	if !settled && !s.Uncertain {
 		return Verdict{} // a second run may still show up
 	}
 	var inWindow, late []int64
@@ -205,6 +206,7 @@ func byWindow(s Seeker, l Listing, claimed func(int64) bool) Verdict {
 	case len(all) == 0:
 		return Verdict{}
 	case s.Uncertain:
+		// Nothing would make a run its own: refuse as soon as one shows.
 		return refuse(ReasonUncertain, all)
 	case len(inWindow) > 1:
 		return refuse(ReasonSeveral, all)

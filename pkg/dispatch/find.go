@@ -46,7 +46,8 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 	if s.NotBefore.IsZero() {
 		s.NotBefore = d.notBefore(host, s, l)
 	}
-	v := Attribute(d.seeker(c, req, s), l, w.claimedByOthers(s.Attempt))
+	claimed := w.claimedByOthers(s.Attempt)
+	v := Attribute(d.seeker(c, req, s), l, claimed)
 	if v.Run > 0 && v.Run == s.Named {
 		v.Method = ByRunDetails
 	}
@@ -62,7 +63,18 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 		w.unhold(s.Attempt)
 		return d.fail(s, fmt.Errorf("more runs of %s on %s appeared since the dispatch than one listing holds (%d pages), so its own cannot be told; %s", req.WorkflowFile, req.Ref, maxListPages, mayExist(req, s)))
 	}
-	return d.again(req, s, nil, len(l.Runs) > 0 && s.Key == "")
+	return d.again(req, s, nil, s.Key == "" && candidates(l, claimed, s.NotBefore))
+}
+
+// candidates reports runs in view that attribution may still be deciding
+// on: not taken by this process, created in the window.
+func candidates(l Listing, claimed func(int64) bool, notBefore time.Time) bool {
+	for _, r := range l.Runs {
+		if !claimed(r.ID) && !r.Created.Before(notBefore) {
+			return true
+		}
+	}
+	return false
 }
 
 // again schedules the next look, or fails once the timeout has passed. A
