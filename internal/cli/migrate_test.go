@@ -16,7 +16,7 @@ import (
 func migrateFixture(t *testing.T) (dir string, secrets string) {
 	t.Helper()
 	dir = t.TempDir()
-	src, err := os.ReadFile("../../pkg/migrate/testdata/manifests.yaml")
+	src, err := os.ReadFile("../migrate/testdata/manifests.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
