@@ -284,6 +284,7 @@ func TestCrossProcessAttribution(t *testing.T) {
 			for _, n := range []int{2, 5, 20} {
 				name := fmt.Sprintf("answer %d, correlation %t, %d processes", answer, keyed, n)
 				t.Run(name, func(t *testing.T) {
+					t.Parallel() // separate simulators; the processes mostly wait
 					c := crossProcess(t, bin, answer, keyed, n)
 					t.Logf("%s: %d ok, %d wrong, %d shared, %d ambiguous (refused), %d other failures", name, c.ok, c.wrong, c.shared, c.ambiguous, c.failed)
 					if c.wrong > 0 || c.shared > 0 {
