@@ -105,8 +105,13 @@ const (
 )
 
 // clockTolerance is how far a run's created_at may run ahead of the Date
-// of the listing that shows it before the server's clock is not believed.
+// of the listing that shows it before the server's clock is not believed,
+// and how far behind a dispatch's window a run is still looked at.
 const clockTolerance = 2 * time.Second
+
+// earlyTolerance: a run carrying a key this project made, created this long
+// before the key was checked, is a replay of an old run, not this dispatch.
+const earlyTolerance = time.Minute
 
 // readLag is how long after a run's creation a listing may still miss it
 // (GitHub's replicas): decisions that rest on "no other run" wait for it.
@@ -131,12 +136,20 @@ func byKey(s Seeker, l Listing) Verdict {
 	if floor.IsZero() {
 		floor = s.NotBefore
 	}
+	// A run carrying the key from before it was checked is an earlier use
+	// of it. A key this project made can only be "used before" by a replay,
+	// so only a run from well before counts; a key the caller chose may
+	// really have been, so any run a clock tolerance before does.
+	tolerance := earlyTolerance
+	if s.KeyGiven {
+		tolerance = clockTolerance
+	}
 	for _, r := range l.Runs {
 		if !TitleHasKey(r.Title, s.Key) {
 			continue
 		}
 		match = append(match, r.ID)
-		if !floor.IsZero() && r.Created.Add(wholeSecond).Before(floor) {
+		if !floor.IsZero() && r.Created.Add(wholeSecond+tolerance).Before(floor) {
 			early = append(early, r.ID)
 		}
 	}
@@ -150,6 +163,10 @@ func byKey(s Seeker, l Listing) Verdict {
 		return refuse(ReasonKeyReused, match)
 	case !s.KeyGiven:
 		return Verdict{Run: match[0], Method: ByCorrelationKey}
+	case s.Uncertain && s.Named == 0:
+		// A key the caller chose, and this dispatch may not have reached
+		// GitHub: the one run carrying it may be another invocation's.
+		return refuse(ReasonUncertain, match)
 	}
 	// A key the caller chose may be in use by another dispatcher at the
 	// same time: take it once a second run carrying it would have shown.
@@ -191,7 +208,7 @@ func byWindow(s Seeker, l Listing, claimed func(int64) bool) Verdict {
 	var inWindow, late []int64
 	for _, r := range l.Runs {
 		switch {
-		case claimed(r.ID), r.Created.Before(s.NotBefore), titleKey(r.Title) != "":
+		case claimed(r.ID), r.Created.Before(s.NotBefore.Add(-clockTolerance)), titleKey(r.Title) != "":
 		case s.Login != "" && !strings.EqualFold(r.Actor, s.Login):
 		case !r.Created.After(horizon):
 			inWindow = append(inWindow, r.ID)

@@ -38,6 +38,9 @@ func Stopped(s *State, cause error) error {
 	if s.Key != "" {
 		msg += " (its title carries " + s.Key + ")"
 	}
+	if s.Named > 0 {
+		msg += fmt.Sprintf("; GitHub named run %d", s.Named)
+	}
 	return &StoppedError{Cause: cause, MayExist: true, msg: msg + " before dispatching again"}
 }
 

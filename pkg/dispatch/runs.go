@@ -69,6 +69,7 @@ type workflowRuns struct {
 
 type claim struct {
 	attempt string
+	method  Method
 	at      time.Time
 }
 
@@ -140,23 +141,23 @@ func (w *workflowRuns) unhold(attempt string) {
 }
 
 // take records that attempt took run.
-func (w *workflowRuns) take(run int64, attempt string, now time.Time) {
+func (w *workflowRuns) take(run int64, attempt string, how Method, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.claims[run] = claim{attempt: attempt, at: now}
+	w.claims[run] = claim{attempt: attempt, method: how, at: now}
 	delete(w.holds, attempt)
 }
 
-// takenBy is the run attempt took, if any.
-func (w *workflowRuns) takenBy(attempt string) (int64, bool) {
+// takenBy is the run attempt took, if any, and how.
+func (w *workflowRuns) takenBy(attempt string) (int64, Method, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for run, c := range w.claims {
 		if c.attempt == attempt {
-			return run, true
+			return run, c.method, true
 		}
 	}
-	return 0, false
+	return 0, "", false
 }
 
 // claimedByOthers reports runs taken by dispatches other than attempt.
@@ -172,37 +173,44 @@ func (w *workflowRuns) claimedByOthers(attempt string) func(int64) bool {
 	return func(id int64) bool { return other[id] }
 }
 
-// listing is the last listing, and whether it covers runs from floor on.
-func (w *workflowRuns) listing(floor time.Time) (l Listing, complete bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return Listing{Runs: w.runs, ServerNow: w.serverNow}, !w.incomplete && !floor.Before(w.floor)
-}
-
-// refresh lists the workflow's runs created from floor on (server clock),
-// unless a listing shared with others is fresh enough and covers floor.
-// The listing replaces the last one, so what is kept is one listing's runs:
-// at most maxListPages pages.
-func (w *workflowRuns) refresh(ctx context.Context, c *ghclient.Client, host *hostState, floor, now time.Time) error {
+// refresh returns the workflow's runs created from floor on (server clock),
+// and whether that listing is complete for floor: a listing shared with
+// others when it is fresh enough and covers floor, else a new one, which
+// replaces the last (what is kept is one listing's runs: at most
+// maxListPages pages). Listing and answer are read under one lock, so no
+// other caller's listing can come between them.
+func (w *workflowRuns) refresh(ctx context.Context, c *ghclient.Client, host *hostState, floor, now time.Time) (Listing, bool, error) {
 	floor = floor.Truncate(time.Second)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if now.Sub(w.listedAt) < minListGap && !floor.Before(w.floor) && !w.listedAt.IsZero() {
-		return w.listErr
+	covers := !w.listedAt.IsZero() && !floor.Before(w.floor) && (!w.incomplete || floor.Equal(w.floor))
+	if now.Sub(w.listedAt) < minListGap && covers {
+		return w.snapshot(), w.complete(floor), w.listErr
 	}
-	if !w.floor.IsZero() && w.floor.Before(floor) && w.serverNow.Sub(w.floor) < maxSharedSpan {
+	if !w.floor.IsZero() && w.floor.Before(floor) && !w.incomplete && w.serverNow.Sub(w.floor) < maxSharedSpan {
 		floor = w.floor // the wider listing serves both, and its ETag stands
 	}
 	runs, date, incomplete, changed, err := w.list(ctx, c, host, floor)
-	w.listedAt, w.listErr = now, err
 	if err != nil {
-		return err
+		w.etag = "" // the runs kept are not the listing the ETag names
+		if ctx.Err() == nil {
+			w.listedAt, w.listErr = now, err // a caller's own cancellation is not shared
+		}
+		return Listing{}, false, err
 	}
-	w.serverNow = date
+	w.listedAt, w.listErr, w.serverNow = now, nil, date
 	if changed {
 		w.runs, w.floor, w.incomplete = runs, floor, incomplete
 	}
-	return nil
+	return w.snapshot(), w.complete(floor), nil
+}
+
+func (w *workflowRuns) snapshot() Listing {
+	return Listing{Runs: w.runs, ServerNow: w.serverNow}
+}
+
+func (w *workflowRuns) complete(floor time.Time) bool {
+	return !w.incomplete && !floor.Before(w.floor)
 }
 
 // list returns the workflow_dispatch runs of the workflow and branch
@@ -213,6 +221,12 @@ func (w *workflowRuns) refresh(ctx context.Context, c *ghclient.Client, host *ho
 //
 // GitHub API docs: https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-workflow
 func (w *workflowRuns) list(ctx context.Context, c *ghclient.Client, host *hostState, floor time.Time) (runs []ListedRun, date time.Time, incomplete, changed bool, err error) {
+	var etag, etagURL string
+	done := func(incomplete bool) ([]ListedRun, time.Time, bool, bool, error) {
+		// Only a listing read whole may answer the next conditional ask.
+		w.etag, w.etagURL = etag, etagURL
+		return runs, date, incomplete, true, nil
+	}
 	for page := 1; page <= maxListPages; page++ {
 		u := w.listURL(c, floor, page)
 		req, err := c.NewRequest(ctx, http.MethodGet, u, nil)
@@ -240,7 +254,7 @@ func (w *workflowRuns) list(ctx context.Context, c *ghclient.Client, host *hostS
 			})
 		}
 		if page == 1 {
-			w.etag, w.etagURL = resp.Header.Get("ETag"), u
+			etag, etagURL = resp.Header.Get("ETag"), u
 		}
 		for _, run := range body.WorkflowRuns {
 			if w.valid(c, run) {
@@ -248,10 +262,10 @@ func (w *workflowRuns) list(ctx context.Context, c *ghclient.Client, host *hostS
 			}
 		}
 		if resp.NextPage == 0 || len(body.WorkflowRuns) == 0 {
-			return runs, date, false, true, nil
+			return done(false)
 		}
 	}
-	return runs, date, true, true, nil
+	return done(true)
 }
 
 func (w *workflowRuns) listURL(c *ghclient.Client, floor time.Time, page int) string {

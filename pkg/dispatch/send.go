@@ -27,16 +27,16 @@ func (d *Dispatcher) checkKey(ctx context.Context, c *ghclient.Client, req Reque
 	now := d.clock().Now()
 	server, _ := host.serverTime(now)
 	floor := server.Add(-KeyLookback)
-	if err := w.refresh(ctx, c, host, floor, now); err != nil {
+	l, complete, err := w.refresh(ctx, c, host, floor, now)
+	if err != nil {
 		return d.notSent(req, s, err)
 	}
-	l, complete := w.listing(floor)
 	v := PriorRun(s.Key, l.Runs)
 	switch {
 	case v.Refused:
 		return d.fail(s, &AmbiguousError{Workflow: req.WorkflowFile, Candidates: d.results(c, v.Candidates), RunsPage: s.RunsPage, Reason: v.Reason, Key: s.Key, Before: true})
 	case v.Run > 0:
-		w.take(v.Run, s.Attempt, now)
+		w.take(v.Run, s.Attempt, v.Method, now)
 		d.found(c, s, v.Run, v.Method)
 		return Step{}, nil
 	case !complete:
@@ -86,12 +86,12 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, req Request, 
 	if id := details.GetWorkflowRunID(); err == nil && id > 0 && s.KeyGiven {
 		// A key the caller chose may be in use by another dispatcher at
 		// once: the named run is taken once no second run carries it.
-		w.take(id, s.Attempt, d.clock().Now())
+		w.take(id, s.Attempt, ByRunDetails, d.clock().Now())
 		s.Phase, s.Named = PhaseSent, id
 		return Step{Wait: FindInterval(0), Message: fmt.Sprintf("GitHub named run %d; checking that no other run carries key %s", id, s.Key)}, nil
 	}
 	if id := details.GetWorkflowRunID(); err == nil && id > 0 {
-		w.take(id, s.Attempt, d.clock().Now())
+		w.take(id, s.Attempt, ByRunDetails, d.clock().Now())
 		d.found(c, s, id, ByRunDetails)
 		if !checkResultURLs(c, details.GetRunURL(), details.GetHTMLURL()) {
 			return Step{Message: fmt.Sprintf("the dispatch answer named run URLs outside %s; using the URLs of run %d there", c.Repo.Host, id)}, nil
