@@ -320,14 +320,8 @@ func crossProcess(t *testing.T, bin string, answer ghsim.DispatchAnswer, keyed b
 			if keyed {
 				args = append(args, "--correlation-input", "dispatch_key")
 			}
-			cmd := exec.Command(bin, args...)
-			cmd.Env = []string{"SSL_CERT_FILE=" + ca, "GH_TOKEN=" + testToken}
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			_ = cmd.Run()
-			var out struct{ RunID int64 }
-			_ = json.Unmarshal(stdout.Bytes(), &out)
-			results[i] = result{exit: cmd.ProcessState.ExitCode(), printed: out.RunID, stderr: stderr.String()}
+			exit, printed, stderr := invokeDispatch(bin, ca, args...)
+			results[i] = result{exit: exit, printed: printed, stderr: stderr}
 		}(i)
 	}
 	wg.Wait()
@@ -376,16 +370,9 @@ func TestCorrelationIDIsAnIdempotencyKeyAcrossProcesses(t *testing.T) {
 			sim, repo := campaignSim(t, answer, 300*time.Millisecond)
 			ca := writeFile(t, "ca.pem", string(sim.CACertPEM))
 			invoke := func(nonce, key string) (int, int64, string) {
-				cmd := exec.Command(bin, "dispatch", "--repo-url", sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main",
+				return invokeDispatch(bin, ca, "dispatch", "--repo-url", sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main",
 					"--input", "environment=prod", "--input", "nonce="+nonce, "--timeout", "20", "--settle", campaignSettle,
 					"--correlation-input", "dispatch_key", "--correlation-id", key)
-				cmd.Env = []string{"SSL_CERT_FILE=" + ca, "GH_TOKEN=" + testToken}
-				var stdout, stderr bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &stdout, &stderr
-				_ = cmd.Run()
-				var out struct{ RunID int64 }
-				_ = json.Unmarshal(stdout.Bytes(), &out)
-				return cmd.ProcessState.ExitCode(), out.RunID, stderr.String()
 			}
 			owner := func(id int64) string {
 				for _, r := range sim.Runs(repo) {
@@ -438,4 +425,18 @@ func TestCorrelationIDIsAnIdempotencyKeyAcrossProcesses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// invokeDispatch runs the built command with the test token, trusting the
+// simulator's CA, and returns its exit code, the runID it printed (0 for
+// none) and its stderr.
+func invokeDispatch(bin, ca string, args ...string) (exit int, runID int64, stderr string) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{"SSL_CERT_FILE=" + ca, "GH_TOKEN=" + testToken}
+	var stdout, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &errOut
+	_ = cmd.Run()
+	var out struct{ RunID int64 }
+	_ = json.Unmarshal(stdout.Bytes(), &out)
+	return cmd.ProcessState.ExitCode(), out.RunID, errOut.String()
 }

@@ -162,46 +162,66 @@ func TestTheSameKeyIsTheSameDispatch(t *testing.T) {
 	}
 }
 
+// keyedDispatch is one dispatcher's dispatch with a key the caller chose.
+type keyedDispatch struct {
+	d *Dispatcher
+	r Request
+	s *State
+}
+
+// twoWithOneKey records two dispatches in two dispatchers (two processes)
+// with one key, and has both look the key up (nothing carries it yet).
+func (f *fixture) twoWithOneKey(t *testing.T, c *ghclient.Client, key string) [2]keyedDispatch {
+	t.Helper()
+	var out [2]keyedDispatch
+	for i, nonce := range []string{"a", "b"} {
+		d, r := f.dispatcher(), keyedReq(nonce)
+		out[i] = keyedDispatch{d: d, r: r, s: d.Record(r, key, true)}
+		if _, err := d.Advance(context.Background(), c, r, out[i].s); err != nil || out[i].s.KeyCheckedAt.IsZero() {
+			t.Fatalf("key look-up: %v", err)
+		}
+	}
+	return out
+}
+
 // Two dispatches with one key at once (the second sent before the first's
-// run is listed): at most one takes a run, and never the other's.
+// run is listed, or the first's answer lost before GitHub acted): at most
+// one takes a run, and never the other's.
 func TestOneKeyTwiceAtOnceNeverTakesTheOthersRun(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 3 * time.Second})
-	f.keyedWorkflow()
-	c := f.ghesClient(t)
-	da, db := f.dispatcher(), f.dispatcher()
-	ra, rb := keyedReq("a"), keyedReq("b")
-	sa, sb := da.Record(ra, "deploy-v1.2", true), db.Record(rb, "deploy-v1.2", true)
-	for _, x := range []struct {
-		d *Dispatcher
-		r Request
-		s *State
-	}{{da, ra, sa}, {db, rb, sb}} { // both check the key and send
-		for x.s.Phase == PhaseRecorded {
-			if _, err := x.d.Advance(context.Background(), c, x.r, x.s); err != nil {
-				t.Fatal(err)
+	for _, firstLost := range []bool{false, true} {
+		t.Run(fmt.Sprint("first answer lost ", firstLost), func(t *testing.T) {
+			f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 3 * time.Second})
+			f.keyedWorkflow()
+			c := f.ghesClient(t)
+			two := f.twoWithOneKey(t, c, "deploy-v1.2")
+			if firstLost {
+				f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, Times: 1}) // nothing dispatched
 			}
-		}
-	}
-	errA := f.advance(t, da, c, ra, sa, nil)
-	errB := f.advance(t, db, c, rb, sb, nil)
-	took := 0
-	for _, x := range []struct {
-		s     *State
-		err   error
-		nonce string
-	}{{sa, errA, "a"}, {sb, errB, "b"}} {
-		if x.err == nil {
-			took++
-			if got := f.runInputs(t, x.s.Run.ID)["nonce"]; got != x.nonce {
-				t.Fatalf("dispatch %s took the run of dispatch %v", x.nonce, got)
+			for _, x := range two { // both send
+				if _, err := x.d.Advance(context.Background(), c, x.r, x.s); err != nil || x.s.Phase == PhaseRecorded {
+					t.Fatalf("send: %v, phase %s", err, x.s.Phase)
+				}
 			}
-			continue
-		}
-		amb(t, x.err, ReasonKeyReused)
-	}
-	if took > 1 {
-		t.Fatalf("%d dispatches took a run", took)
+			took := 0
+			for i, x := range two {
+				err := f.advance(t, x.d, c, x.r, x.s, nil)
+				if err == nil {
+					took++
+					if got, want := f.runInputs(t, x.s.Run.ID)["nonce"], x.r.Inputs["nonce"]; got != want {
+						t.Fatalf("dispatch %d took the run of dispatch %v", i, got)
+					}
+					continue
+				}
+				var a *AmbiguousError
+				if !errors.As(err, &a) {
+					t.Fatalf("dispatch %d: %v, want a refusal", i, err)
+				}
+			}
+			if took > 1 {
+				t.Fatalf("%d dispatches took a run", took)
+			}
+		})
 	}
 }
 
