@@ -2,7 +2,7 @@
 # simulator; `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test openapi build demo image kargo-test fuzz bench bench-short
+.PHONY: test openapi build demo image kargo-test kargo-controller kargo-controller-test kargo-image fuzz bench bench-short
 
 build:
 	$(GO) build -o bin/kargo-gha ./cmd/kargo-gha
@@ -19,6 +19,7 @@ test: openapi
 	$(GO) vet ./...
 	KARGO_GHA_REQUIRE_OPENAPI=1 $(GO) test -race -count=1 ./...
 	cd hack/build-image && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd hack/kargo-image && $(GO) vet ./... && $(GO) test -count=1 ./...
 	scripts/kargo-test.sh
 
 demo:
@@ -31,6 +32,17 @@ image:
 # Only the Kargo module: Kargo's promotion engine running these steps (see test).
 kargo-test:
 	scripts/kargo-test.sh
+
+# Kargo's own controller binary (cmd/controlplane) with the steps compiled
+# in by one blank import, into bin/kargo: from Kargo v1.11.2's source in
+# ../shared/kargo/, or KARGO_SRC (see scripts/kargo-controller.sh).
+kargo-controller:
+	scripts/kargo-controller.sh
+
+# Builds bin/kargo and checks it (its version, its modules, the steps
+# linked in). Minutes of CPU the first time, so not part of make test.
+kargo-controller-test: kargo-controller
+	cd hack/kargo-image && KARGO_BINARY=$(CURDIR)/bin/kargo $(GO) test -count=1 -run '^TestKargoController$$' -v .
 
 # A short run of every fuzz target (CI); FUZZTIME=5m for a real session.
 FUZZTIME ?= 10s
