@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds Kargo's own controller binary (cmd/controlplane) with the gha-*
-# steps compiled in, into bin/kargo (or OUT):
+# steps compiled in, into bin/kargo (or KARGO_BINARY):
 #   scripts/kargo-controller.sh                     Kargo v1.11.2 from ../shared/kargo/
 #   KARGO_SRC=/path/to/kargo scripts/kargo-controller.sh
-#   GOARCH=arm64 OUT=bin/kargo-arm64 scripts/kargo-controller.sh
+#   GOARCH=arm64 KARGO_BINARY=bin/kargo-arm64 scripts/kargo-controller.sh
 #
 # Kargo's files are not edited. The steps come in the way a user adds them:
 # one file in Kargo's main package holding one blank import,
@@ -28,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 archive="$(dirname "$root")/shared/kargo/kargo-v1.11.2-go.tar.gz"
-out="${OUT:-bin/kargo}"
+out="${KARGO_BINARY:-bin/kargo}"
 case "$out" in /*) ;; *) out="$root/$out" ;; esac
 
 tmp="$(mktemp -d)"
