@@ -98,7 +98,7 @@ fi
 ldflags="-w -X $pkg.version=$version -X $pkg.buildDate=$date -X $pkg.gitCommit=$commit -X $pkg.gitTreeState=$state"
 
 mkdir -p "$(dirname "$out")"
-echo "kargo-controller: building $src/cmd/controlplane ($version, ${GOOS:-linux}/${GOARCH:-$(go env GOARCH)}) into $out"
+echo "kargo-controller: building $src/cmd/controlplane (${version:-devel}, ${GOOS:-linux}/${GOARCH:-$(go env GOARCH)}) into $out"
 start=$SECONDS
 (cd "$src" && GOWORK="$tmp/go.work" CGO_ENABLED=0 GOOS="${GOOS:-linux}" \
   go build -trimpath -overlay "$tmp/overlay.json" -ldflags "$ldflags" -o "$out" ./cmd/controlplane)
