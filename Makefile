@@ -2,7 +2,7 @@
 # simulator; `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test openapi build demo image kargo-test fuzz bench bench-short
+.PHONY: test openapi build demo image kargo-test kargo-controller kargo-controller-test kargo-image kargo-image-args fuzz bench bench-short
 
 build:
 	$(GO) build -o bin/kargo-gha ./cmd/kargo-gha
@@ -19,6 +19,7 @@ test: openapi
 	$(GO) vet ./...
 	KARGO_GHA_REQUIRE_OPENAPI=1 $(GO) test -race -count=1 ./...
 	cd hack/build-image && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd hack/kargo-image && $(GO) vet ./... && $(GO) test -count=1 ./...
 	scripts/kargo-test.sh
 
 demo:
@@ -31,6 +32,39 @@ image:
 # Only the Kargo module: Kargo's promotion engine running these steps (see test).
 kargo-test:
 	scripts/kargo-test.sh
+
+# Kargo's own controller binary (cmd/controlplane) with the steps compiled
+# in by one blank import, into bin/kargo: from Kargo v1.11.2's source in
+# ../shared/kargo/, or KARGO_SRC (see scripts/kargo-controller.sh).
+KARGO_BINARY ?= bin/kargo
+kargo-controller:
+	KARGO_BINARY="$(KARGO_BINARY)" scripts/kargo-controller.sh
+
+# Builds bin/kargo and checks it (its version, its modules, the steps
+# linked in). Minutes of CPU the first time, so not part of make test.
+kargo-controller-test: kargo-controller
+	cd hack/kargo-image && KARGO_BINARY="$(abspath $(KARGO_BINARY))" $(GO) test -count=1 -run '^TestKargoController$$' -v .
+
+# Kargo's image with bin/kargo (KARGO_BINARY) as /usr/local/bin/kargo, in
+# one new layer over BASE (a reference to pull, or a docker save or OCI
+# archive tarball; see hack/kargo-image):
+#   make kargo-image IMAGE=registry.example.com/kargo:v1.11.2-gha   (push)
+#   make kargo-image OUT=dist/kargo-image.tar                       (tarball)
+# Built from another Kargo tree (KARGO_SRC), BASE must be that version's.
+BASE ?= ghcr.io/akuity/kargo:v1.11.2
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+kargo-image: kargo-image-args kargo-controller
+	env -u GOOS -u GOARCH $(GO) build -C hack/kargo-image -o $(CURDIR)/bin/kargo-image .
+	bin/kargo-image -base "$(BASE)" -binary "$(KARGO_BINARY)" -version "$(VERSION)" -revision "$(REVISION)" \
+		$(if $(IMAGE),-image "$(IMAGE)") $(if $(OUT),-out "$(OUT)")
+
+# What kargo-image needs, checked before the minutes of building.
+kargo-image-args:
+	@if [ -z "$(IMAGE)$(OUT)" ]; then \
+		echo "kargo-image: set IMAGE=registry/repo:tag to push, or OUT=path.tar to write a tarball" >&2; exit 2; fi
+	@if [ -n "$(KARGO_SRC)" ] && [ "$(origin BASE)" = file ]; then \
+		echo "kargo-image: KARGO_SRC is set, so BASE must be that Kargo version's image (BASE=ghcr.io/akuity/kargo:vX.Y.Z)" >&2; exit 2; fi
 
 # A short run of every fuzz target (CI); FUZZTIME=5m for a real session.
 FUZZTIME ?= 10s
