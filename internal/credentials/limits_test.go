@@ -6,20 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-)
 
-// allocated is how many bytes f allocates.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
+	"github.com/kargo-gha/kargo-gha/internal/memtest"
+)
 
 func TestPrivateKeyFileIsBounded(t *testing.T) {
 	dir := t.TempDir()
@@ -43,7 +34,7 @@ func TestPrivateKeyFileIsBounded(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			env := map[string]string{EnvAppID: "1", EnvAppInstallationID: "2", EnvAppPrivateKeyFile: tt.file}
 			var err error
-			n := allocated(func() { _, err = FromEnv(func(k string) string { return env[k] }) })
+			n := memtest.Allocated(func() { _, err = FromEnv(func(k string) string { return env[k] }) })
 			t.Logf("%s: %v, %d bytes allocated", tt.file, err, n)
 			if n > 1<<20 {
 				t.Errorf("reading %s allocated %d bytes", tt.file, n)
@@ -101,7 +92,7 @@ func TestParseSecretsReadsFromDevZeroWithinTheLimit(t *testing.T) {
 		t.Skip(err)
 	}
 	defer fh.Close()
-	n := allocated(func() { _, err = ParseSecrets(fh) })
+	n := memtest.Allocated(func() { _, err = ParseSecrets(fh) })
 	t.Logf("/dev/zero as manifests: %v, %d bytes allocated", err, n)
 	if !errors.Is(err, ErrTooLarge) || n > 8*MaxCredentialsFileBytes {
 		t.Fatalf("err = %v after allocating %d bytes", err, n)

@@ -6,13 +6,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/google/go-github/v90/github"
 
 	"github.com/kargo-gha/kargo-gha/internal/failure"
+	"github.com/kargo-gha/kargo-gha/internal/memtest"
 )
 
 // hostileListing writes a runs listing of n bytes of the given element,
@@ -26,17 +26,6 @@ func hostileListing(elem string, n int) []byte {
 	}
 	b.WriteString(elem + `]}`)
 	return b.Bytes()
-}
-
-// allocatedBy is how many bytes f allocates (this process: client and
-// test server).
-func allocatedBy(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
 
 // A listing page is refused, with a clear error and bounded memory, when
@@ -66,7 +55,7 @@ func TestHostileListingIsRefusedWithBoundedMemory(t *testing.T) {
 				_, _ = w.Write(tt.body)
 			})
 			var err error
-			n := allocatedBy(func() {
+			n := memtest.Allocated(func() {
 				_, _, err = c.Actions.ListWorkflowRunsByFileName(context.Background(), "o", "r", "d.yml", &github.ListWorkflowRunsOptions{})
 			})
 			t.Logf("%d bytes allocated: %v", n, err)
@@ -90,7 +79,7 @@ func TestListingJustUnderTheLimitsDecodesInBoundedMemory(t *testing.T) {
 	})
 	var runs *github.WorkflowRuns
 	var err error
-	n := allocatedBy(func() {
+	n := memtest.Allocated(func() {
 		runs, _, err = c.Actions.ListWorkflowRunsByFileName(context.Background(), "o", "r", "d.yml", &github.ListWorkflowRunsOptions{})
 	})
 	t.Logf("%d bytes allocated for %d runs", n, len(runs.WorkflowRuns))

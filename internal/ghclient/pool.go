@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 	"github.com/kargo-gha/kargo-gha/internal/credentials"
 	"github.com/kargo-gha/kargo-gha/internal/repourl"
 	"github.com/kargo-gha/kargo-gha/internal/safetext"
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 )
 
 const (

@@ -2,7 +2,6 @@ package ghclient
 
 import (
 	"errors"
-	"github.com/kargo-gha/kargo-gha/pkg/clock"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/kargo-gha/kargo-gha/pkg/clock"
 )
 
 const (

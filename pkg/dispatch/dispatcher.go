@@ -164,13 +164,20 @@ func (s *State) Err() error {
 	if s.Phase != PhaseFailed {
 		return nil
 	}
-	return &Error{Message: s.Failure, MayExist: s.MayHaveSent()}
+	return s.failedWith(nil)
+}
+
+// failedWith is the error of a failed s, unwrapping to cause when this
+// process saw it.
+func (s *State) failedWith(cause error) *Error {
+	return &Error{Message: s.Failure, MayExist: s.MayHaveSent(), cause: cause}
 }
 
 func (d *Dispatcher) clock() clock.Clock { return clock.Or(d.Clock) }
 
-// settle is how long after a dispatch its run is assumed to exist.
-func (d *Dispatcher) settle(req Request) time.Duration {
+// SettleOf is how long after a dispatch of req its run is assumed to
+// exist (attribution by listing only).
+func (d *Dispatcher) SettleOf(req Request) time.Duration {
 	switch {
 	case req.Settle > 0:
 		return req.Settle
@@ -180,13 +187,10 @@ func (d *Dispatcher) settle(req Request) time.Duration {
 	return DefaultSettle
 }
 
-// SettleOf is the settle a dispatch of req is attributed with.
-func (d *Dispatcher) SettleOf(req Request) time.Duration { return d.settle(req) }
-
 // decisionTime is how long after a dispatch attribution by listing may
 // need to decide: the settle, created_at's whole second, the read lag.
 func (d *Dispatcher) decisionTime(req Request) time.Duration {
-	return d.settle(req) + wholeSecond + readLag + time.Second
+	return d.SettleOf(req) + wholeSecond + readLag + time.Second
 }
 
 func (r Request) timeout() time.Duration {
@@ -303,11 +307,11 @@ func windowStart(sent, date, now time.Time) time.Time {
 	return date.Add(-now.Sub(sent)).Truncate(time.Second)
 }
 
-// intent states kept in memory.
+// intent states kept in memory: recorded here and not sent, or on its way
+// (sending, sent or settled: not sendable again).
 const (
 	intentRecorded = 1 + iota
 	intentSending
-	intentSent
 )
 
 // intentMemory remembers the dispatches this process recorded, bounded in

@@ -61,7 +61,7 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 		return Step{}, nil
 	case v.Refused:
 		w.unhold(s.Attempt)
-		return d.fail(s, &AmbiguousError{Workflow: req.WorkflowFile, Candidates: d.results(c, v.Candidates), RunsPage: s.RunsPage, Reason: v.Reason, Key: s.Key, Uncertainty: s.Uncertainty, Settle: d.settle(req)})
+		return d.fail(s, &AmbiguousError{Workflow: req.WorkflowFile, Candidates: d.results(c, v.Candidates), RunsPage: s.RunsPage, Reason: v.Reason, Key: s.Key, Uncertainty: s.Uncertainty, Settle: d.SettleOf(req)})
 	case !complete && s.Key == "":
 		w.unhold(s.Attempt)
 		return d.fail(s, fmt.Errorf("more runs of %s on %s appeared since the dispatch than one listing holds (%d pages), so its own cannot be told; %s", req.WorkflowFile, req.Ref, maxListPages, mayExist(req, s)))
@@ -151,7 +151,7 @@ func (d *Dispatcher) notBefore(host *hostState, s *State, l Listing) time.Time {
 
 func (d *Dispatcher) seeker(c *ghclient.Client, req Request, s *State) Seeker {
 	sk := Seeker{Key: s.Key, KeyGiven: s.KeyGiven, KeyCheckedAt: s.KeyCheckedAt, NotBefore: s.NotBefore, ReceivedBy: s.ReceivedBy, Named: s.Named,
-		Uncertain: s.Phase == PhaseSending, Settle: d.settle(req)}
+		Uncertain: s.Phase == PhaseSending, Settle: d.SettleOf(req)}
 	if s.Key == "" && c.LoginKnown() {
 		sk.Login = c.Login(context.Background()) // known: no request
 	}
@@ -167,7 +167,7 @@ func (d *Dispatcher) found(c *ghclient.Client, s *State, id int64, how Method) {
 // fail ends s with err, which must say what may exist.
 func (d *Dispatcher) fail(s *State, err error) (Step, error) {
 	s.Phase, s.Failure = PhaseFailed, err.Error()
-	return Step{}, &Error{Message: s.Failure, MayExist: s.MayHaveSent(), cause: err}
+	return Step{}, s.failedWith(err)
 }
 
 func (d *Dispatcher) results(c *ghclient.Client, ids []int64) []*Run {

@@ -82,7 +82,6 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, req Request, 
 		s.SentAt = time.Time{}
 		return d.notSent(req, s, d.sendError(err, c, req))
 	}
-	d.intents.put(s.Attempt, intentSent)
 	if id := details.GetWorkflowRunID(); err == nil && id > 0 && s.KeyGiven {
 		// A key the caller chose may be in use by another dispatcher at
 		// once: the named run is taken once no second run carries it.
