@@ -26,6 +26,7 @@ var dispatchHints = fieldHints{
 	"workflowFile#pattern": "must be a file name in .github/workflows ending in .yml or .yaml, without directories",
 	"inputs":               "workflow_dispatch inputs are strings, numbers or booleans",
 	"correlationInput":     "the name of a workflow_dispatch input declared by the workflow, such as dispatch_key",
+	"expectedHeadSHA":      "a full commit ID, 40 or 64 hex digits, such as ${{ commitFrom(vars.gitRepo).ID }}",
 }
 
 // DispatchConfig is the gha-dispatch-workflow config block as written,
@@ -43,6 +44,9 @@ type DispatchConfig struct {
 	Timeout               int64  `json:"timeout,omitempty"`
 	InsecureSkipTLSVerify bool   `json:"insecureSkipTLSVerify,omitempty"`
 	CorrelationInput      string `json:"correlationInput,omitempty"`
+	// ExpectedHeadSHA and CancelOnMismatch: see Dispatch (commit.go).
+	ExpectedHeadSHA  string `json:"expectedHeadSHA,omitempty"`
+	CancelOnMismatch bool   `json:"cancelOnMismatch,omitempty"`
 }
 
 // Map is c as a step config map, with only the fields that are set.
@@ -73,6 +77,10 @@ type Dispatch struct {
 	// CorrelationInput names the workflow input that carries the dispatch's
 	// correlation key, or is empty.
 	CorrelationInput string
+	// ExpectedHeadSHA is the commit the run must build (lower-case), or
+	// empty; CancelOnMismatch cancels a run that builds another.
+	ExpectedHeadSHA  string
+	CancelOnMismatch bool
 	// Legacy is set when the configuration uses the v1.8 format.
 	Legacy *Legacy
 }
@@ -107,6 +115,7 @@ func (c *DispatchConfig) convert(ps *problems) *Dispatch {
 			ps.add("ref", "%v", err)
 		}
 	}
+	c.convertCommit(d, ps)
 	d.Inputs = renderInputs(c.Inputs, ps)
 	// Out of range the schema has said so; the default keeps d usable.
 	if c.Timeout >= 1 && c.Timeout <= int64(MaxRunTimeout/time.Second) {
@@ -240,6 +249,12 @@ func (d *Dispatch) CurrentFormat(repoURL string) map[string]any {
 	}
 	if d.CorrelationInput != "" {
 		out["correlationInput"] = d.CorrelationInput
+	}
+	if d.ExpectedHeadSHA != "" {
+		out["expectedHeadSHA"] = d.ExpectedHeadSHA
+	}
+	if d.CancelOnMismatch {
+		out["cancelOnMismatch"] = true
 	}
 	return out
 }

@@ -15,6 +15,7 @@ func (s *Server) newRun(repo *Repo, wf *Workflow, ref string, inputs map[string]
 	rn := &run{
 		id: s.nextRunID, number: wf.runNumber, workflow: wf, repo: repo, ref: ref, inputs: inputs, actor: actor,
 		createdAt: s.now().Add(delay), queuedFor: s.opts.QueuedFor, runFor: s.opts.RunFor,
+		headSHA: repo.commit(ref),
 	}
 	rn.title = renderRunName(wf, inputs)
 	repo.runs = append(repo.runs, rn)
@@ -109,7 +110,7 @@ func (r *run) jobs(root apiRoot, now time.Time) []any {
 		}
 		out = append(out, map[string]any{
 			"id": id, "run_id": r.id, "run_url": fmt.Sprintf("%s/repos/%s/actions/runs/%d", root.api, full, r.id),
-			"node_id": fmt.Sprintf("CR_kwDO%d", id), "head_sha": fmt.Sprintf("%040x", r.id), "head_branch": r.ref,
+			"node_id": fmt.Sprintf("CR_kwDO%d", id), "head_sha": r.headSHA, "head_branch": r.ref,
 			"url":      fmt.Sprintf("%s/repos/%s/actions/jobs/%d", root.api, full, id),
 			"html_url": fmt.Sprintf("%s/%s/actions/runs/%d/job/%d", root.web, full, r.id, id),
 			"status":   jobStatus, "conclusion": jobConcl, "created_at": ts(r.createdAt), "started_at": ts(started),

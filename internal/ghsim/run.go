@@ -18,10 +18,18 @@ type run struct {
 	createdAt time.Time // when it becomes visible
 	queuedFor time.Duration
 	runFor    time.Duration
+	// headSHA is the commit its ref pointed at when it was dispatched.
+	headSHA string
+	// cancelledAt is when it was cancelled (cancel.go), cancels how often.
+	cancelledAt time.Time
+	cancels     int
 }
 
 // status is computed from the clock, so runs progress without goroutines.
 func (r *run) status(now time.Time) (status, conclusion string, updated time.Time) {
+	if r.cancelled(now) {
+		return "completed", "cancelled", r.cancelledAt
+	}
 	started := r.createdAt.Add(r.queuedFor)
 	var approval time.Duration
 	if env := r.workflow.Environment; env != nil {
@@ -70,7 +78,7 @@ func (r *run) json(root apiRoot, now time.Time) map[string]any {
 	if conclusion != "" {
 		concl = conclusion
 	}
-	sha := fmt.Sprintf("%040x", r.id)
+	sha := r.headSHA
 	user := userJSON(root, r.actor)
 	return map[string]any{
 		"id":                   r.id,

@@ -127,6 +127,8 @@ type Repo struct {
 	Refs      map[string]bool // branches and tags
 	workflows map[string]*Workflow
 	runs      []*run
+	// commits are the refs' current commits (heads.go).
+	commits map[string]string
 }
 
 // Workflow is a simulated workflow file.

@@ -41,6 +41,9 @@ type ListedRun struct {
 	Created time.Time // created_at, whole seconds, server clock
 	Title   string    // display_title
 	Actor   string    // triggering actor's login
+	// HeadSHA and HeadBranch are the commit and branch the run builds
+	// (head.go): not for attribution, for the dispatch's output.
+	HeadSHA, HeadBranch string
 }
 
 // Listing is one look at the workflow's runs.

@@ -20,6 +20,7 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 	now := d.clock().Now()
 	if id, how, ok := w.takenBy(s.Attempt); ok && s.Named == 0 {
 		d.found(c, s, id, how)
+		withHead(s, w.listedRuns())
 		return Step{}, nil
 	}
 	if s.Key == "" {
@@ -58,6 +59,7 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 	case v.Run > 0:
 		w.take(v.Run, s.Attempt, v.Method, now)
 		d.found(c, s, v.Run, v.Method)
+		withHead(s, l.Runs)
 		return Step{}, nil
 	case v.Refused:
 		w.unhold(s.Attempt)

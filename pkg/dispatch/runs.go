@@ -306,7 +306,8 @@ func listed(run *github.WorkflowRun) ListedRun {
 	if len(title) > maxTitle {
 		title = title[:maxTitle]
 	}
-	return ListedRun{ID: run.GetID(), Created: run.GetCreatedAt().Time, Title: title, Actor: actor}
+	sha, branch := HeadOf(run)
+	return ListedRun{ID: run.GetID(), Created: run.GetCreatedAt().Time, Title: title, Actor: actor, HeadSHA: sha, HeadBranch: branch}
 }
 
 // maxTitle: GitHub cuts run titles far shorter; a longer one is hostile.

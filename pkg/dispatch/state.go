@@ -118,6 +118,10 @@ type Run struct {
 	HTMLURL string `json:"htmlURL"`
 	// Method is how the dispatch learned its run.
 	Method Method `json:"method"`
+	// HeadSHA and HeadBranch are the commit and branch the run builds,
+	// when the listing that found it said (head.go); empty otherwise.
+	HeadSHA    string `json:"headSHA,omitempty"`
+	HeadBranch string `json:"headBranch,omitempty"`
 }
 
 // Method is how a dispatch learned its run.

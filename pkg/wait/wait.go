@@ -17,6 +17,7 @@ import (
 	"github.com/kargo-gha/kargo-gha/internal/failure"
 	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/pkg/clock"
+	"github.com/kargo-gha/kargo-gha/pkg/dispatch"
 )
 
 // Outcome is what one check of a run found.
@@ -60,6 +61,9 @@ type Status struct {
 	FailedJobs []FailedJob
 	// MoreFailed counts failed jobs beyond FailedJobs.
 	MoreFailed int
+	// HeadSHA and HeadBranch are the commit and branch the run builds
+	// (HeadSHA empty when the server's is not a commit ID).
+	HeadSHA, HeadBranch string
 }
 
 // Err is the failure a Mismatched status stands for, nil otherwise. After
@@ -142,6 +146,7 @@ func (c *Checker) Check(ctx context.Context, client *ghclient.Client, runID int6
 	if err := checkRun(client, run, runID); err != nil {
 		return nil, err
 	}
+	st.HeadSHA, st.HeadBranch = dispatch.HeadOf(run)
 	switch {
 	case st.Status != "completed", st.Unconcluded():
 		st.Outcome = Running
