@@ -68,10 +68,13 @@ func earlierRun(prev map[string]any) (Result, bool) {
 		return Result{}, false
 	}
 	out := map[string]any{outRunID: id}
-	for _, k := range []string{outHTMLURL, outRunURL, outCorrelationKey, outAttribution} {
+	for _, k := range []string{outHTMLURL, outRunURL, outCorrelationKey, outAttribution, outHeadSHA, outHeadBranch} {
 		if s, ok := prev[k].(string); ok && s != "" {
 			out[k] = s
 		}
+	}
+	if l, ok := prev[outLinks].([]any); ok {
+		out[outLinks] = l
 	}
 	return succeeded(fmt.Sprintf("run %d was dispatched earlier in this promotion; not dispatching again", id), out), true
 }
@@ -98,11 +101,12 @@ func (d *dispatchCall) run(ctx context.Context, st *dispatch.State) (Result, err
 		// With a key, this first call also looks for an earlier run that
 		// carries it (sending nothing), then returns to save the intent.
 	}
+	foundBefore := st.Phase == dispatch.PhaseFound // then Advance sends nothing
 	cctx, cancel := d.r.call(ctx)
 	defer cancel()
 	step, err := disp.Advance(cctx, d.t.client, d.req, st)
 	if st.Phase == dispatch.PhaseFound {
-		return d.succeeded(st, step.Message)
+		return d.checkCommit(ctx, st, step.Message, foundBefore)
 	}
 	if ctx.Err() != nil {
 		// The caller is stopping (a controller shutting down, a signal):
@@ -162,6 +166,7 @@ func (d *dispatchCall) succeeded(st *dispatch.State, note string) (Result, error
 	if st.Key != "" {
 		out[outCorrelationKey] = st.Key
 	}
+	d.withRun(out, run)
 	msg := fmt.Sprintf("dispatched %s on %s: run %d %s (%s)", d.cfg.WorkflowFile, d.cfg.Ref, run.ID, run.HTMLURL, attributionNote(run.Method, d.r.Dispatcher.SettleOf(d.req)))
 	if run.Method == dispatch.ByEarlierDispatch {
 		msg = fmt.Sprintf("run %d %s already carries key %s: the same key is the same dispatch, so nothing was dispatched", run.ID, run.HTMLURL, st.Key)

@@ -15,6 +15,12 @@ const (
 	outRunAttempt     = "runAttempt"
 	outFailedJobs     = "failedJobs"
 	outAttribution    = "attribution"
+	// outLinks, outHeadSHA, outHeadBranch: links.go, commit.go.
+	outLinks      = "links"
+	outHeadSHA    = "headSHA"
+	outHeadBranch = "headBranch"
+	// outCancel holds a mismatched run's cancel (commit.go).
+	outCancel = "cancel"
 	// outDispatch holds a dispatch's progress while it is Running.
 	outDispatch = "dispatch"
 	// outWait holds the wait step's progress while it is Running.

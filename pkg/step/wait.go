@@ -155,7 +155,7 @@ func (w *waitCall) stillRunning(ctx context.Context, st *wait.Status) Result {
 	case st.Unconcluded():
 		msg = fmt.Sprintf("run %d is completed without a conclusion yet (it fails without one %s after it completed): %s", st.RunID, wait.ConclusionGrace, st.HTMLURL)
 	}
-	res := Result{Status: StatusRunning, Message: w.t.withWarning(msg), Output: w.output()}
+	res := Result{Status: StatusRunning, Message: w.t.withWarning(msg), Output: w.withRun(w.output(), st)}
 	if w.cfg.PollInterval > 0 {
 		d := w.cfg.PollInterval
 		res.RetryAfter = &d
@@ -260,7 +260,7 @@ func (w *waitCall) finalOutput(st *wait.Status) map[string]any {
 		}
 		out[outFailedJobs] = jobs
 	}
-	return out
+	return w.withRun(out, st)
 }
 
 // waitState is the wait step's progress: when it first looked, whether it
