@@ -21,10 +21,8 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, tok string, f
 	switch {
 	case rn == nil:
 		status = http.StatusNotFound
-	case rn.cancelled(now):
-		status = http.StatusAccepted // cancelling twice is still accepted until it completes
 	default:
-		if st, _, _ := rn.status(now); st == "completed" {
+		if st, _, _ := rn.status(now); st == "completed" { // a cancelled run too
 			status = http.StatusConflict
 		} else {
 			rn.cancelledAt = now
