@@ -35,7 +35,9 @@ type DispatchOptions struct {
 	CorrelationID    string
 	CorrelationSeed  string
 	Settle           time.Duration
-	Credentials      credentialFlags
+	// Commit holds --expected-head-sha and --cancel-on-mismatch (commitflags.go).
+	Commit      commitFlags
+	Credentials credentialFlags
 	// AndWait makes dispatch wait for the run (--wait).
 	AndWait bool
 	Wait    waitFlags
@@ -103,6 +105,7 @@ dispatched and a retry may succeed; 130 interrupted.`,
 	fl.StringVar(&opts.CorrelationID, "correlation-id", "", "the key to put into --correlation-input (8-64 letters, digits, '.', '_', '-'); the same key is the same dispatch: when a run of the last hour already carries it, that run is printed and nothing is dispatched; default: a random one")
 	fl.StringVar(&opts.CorrelationSeed, "correlation-seed", "", "derive the key from this text instead (a custom step's ${{ ctx.project }}/${{ ctx.promotion }}/ALIAS): a rerun with the same text is the same dispatch; ignored without a correlation input")
 	fl.Var(durationValue{&opts.Settle}, "settle", "without run details or a correlation key: how long after the dispatch GitHub is assumed to have created its run; a lone run is taken only after this with no second one (default 10s)")
+	opts.Commit.register(cmd)
 	fl.StringVar(&opts.Credentials.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
 	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
 	fl.BoolVar(&opts.AndWait, "wait", false, "then wait for the run to finish, as gha-wait-for-workflow does, and add its conclusion to the output")
@@ -122,6 +125,9 @@ func (o *DispatchOptions) stepConfig() (map[string]any, error) {
 		return nil, err
 	}
 	cfg = overlay(cfg, flags.Map())
+	if err := o.Commit.check(cfg); err != nil {
+		return nil, err
+	}
 	if o.CorrelationSeed != "" && o.CorrelationID != "" {
 		return nil, failure.Final(errors.New("--correlation-seed and --correlation-id both choose the key: give one"))
 	}
@@ -157,6 +163,9 @@ func (o *DispatchOptions) flagConfig() (config.DispatchConfig, error) {
 		CorrelationInput: o.CorrelationInput,
 	}
 	c.RepoURL = o.RepoURL
+	if err := o.Commit.apply(&c); err != nil {
+		return c, err
+	}
 	if o.Timeout > 0 {
 		if o.Timeout%time.Second != 0 {
 			return c, failure.Final(fmt.Errorf("--timeout %s must be a whole number of seconds", o.Timeout))
@@ -203,7 +212,7 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 		return err
 	}
 	progress(f, "%s", res.Message)
-	for _, k := range []string{"runID", "runURL", "htmlURL", "attribution", "correlationKey"} {
+	for _, k := range []string{"runID", "runURL", "htmlURL", "attribution", "correlationKey", "headSHA", "headBranch", "links"} {
 		if v, ok := res.Output[k]; ok && v != "" {
 			out.set(k, v)
 		}
@@ -224,7 +233,7 @@ func (o *DispatchOptions) waitAfterDispatch(ctx context.Context, r *step.Runner,
 	if err == nil {
 		res, err = waitForRun(ctx, f, r, cfg, look, o.Wait.Timeout)
 	}
-	for _, k := range []string{"conclusion", "runAttempt", "failedJobs"} {
+	for _, k := range []string{"conclusion", "runAttempt", "failedJobs", "headSHA", "headBranch", "links"} {
 		if v, ok := res.Output[k]; ok {
 			out.set(k, v)
 		}

@@ -135,7 +135,7 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 	}
 	r := f.Runner.WithURLOptions(repourl.Options{AllowHTTP: o.AllowHTTP})
 	res, err := waitForRun(ctx, f, r, cfg, look, o.Wait.Timeout)
-	for _, k := range []string{"runID", "conclusion", "htmlURL", "runAttempt", "failedJobs"} {
+	for _, k := range []string{"runID", "conclusion", "htmlURL", "runAttempt", "failedJobs", "headSHA", "headBranch", "links"} {
 		if v, ok := res.Output[k]; ok {
 			out.set(k, v)
 		}

@@ -120,8 +120,8 @@ func (d *dispatchCall) mismatched(ctx context.Context, st *dispatch.State, mayRe
 	if run.HeadBranch != "" {
 		on = " on " + run.HeadBranch
 	}
-	msg := fmt.Sprintf("run %d %s builds commit %s%s, not the expected commit %s (expectedHeadSHA): %s moved after the promoted commit; "+
-		"nothing is dispatched again for this promotion", run.ID, run.HTMLURL, run.HeadSHA, on, d.cfg.ExpectedHeadSHA, d.cfg.Ref)
+	msg := fmt.Sprintf("run %d %s builds commit %s%s, not the expected commit %s (expectedHeadSHA): %s has moved on since that commit was chosen; "+
+		"not dispatching again", run.ID, run.HTMLURL, run.HeadSHA, on, d.cfg.ExpectedHeadSHA, d.cfg.Ref)
 	out := d.withRun(d.output(st), run)
 	if !d.cfg.CancelOnMismatch {
 		return failed(fmt.Errorf("%s; the run was not cancelled (set cancelOnMismatch to cancel such a run)", msg), out)
