@@ -49,8 +49,8 @@ func webOrigin(repo repourl.Repository) string {
 // repository's web origin, with no user info, white space or control
 // characters (a server's answer is not trusted to name where people go).
 func onOrigin(raw, origin string) bool {
-	if raw == "" || strings.ContainsAny(raw, " \t\r\n\x1b\x7f\"<>\\") {
-		return false
+	if raw == "" || strings.ContainsAny(raw, " \t\r\n\x1b\x7f\"<>\\") || safetext.Clean(raw) != raw {
+		return false // a URL that cleaning would change (a secret in it) is not shown
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.User != nil || u.Opaque != "" || (u.Scheme != "https" && u.Scheme != "http") {

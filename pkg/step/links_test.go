@@ -167,6 +167,7 @@ func TestLinksKeepToTheWebOrigin(t *testing.T) {
 		{dotcom, "//github.com/x", false},
 		{dotcom, "https://github.com/x y", false},
 		{dotcom, "http://github.com/x", false},
+		{dotcom, "https://github.com/x?t=ghp_" + strings.Repeat("a", 36), false},
 		{ghes, "https://ghe.example.com/example/test/actions/runs/1", true},
 		{ghes, "https://ghe.example.com:8443/example/test", false},
 		{ghes, "https://github.com/example/test", false},
