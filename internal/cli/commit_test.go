@@ -75,3 +75,23 @@ func TestDispatchCommitFlagsRefusedBeforeAnyRequest(t *testing.T) {
 		})
 	}
 }
+
+// wait prints the run's commit and links too.
+func TestWaitPrintsTheRunsCommitAndLinks(t *testing.T) {
+	f := newCLIFixture(t, ghsim.Options{QueuedFor: time.Minute, RunFor: time.Minute})
+	f.env["GH_TOKEN"] = testToken
+	sha := strings.Repeat("c0", 32) // a SHA-256 repository
+	f.sim.SetRefCommit(f.repo, "main", sha)
+	id := f.sim.CreateRun(f.repo, "deploy.yml", "main", "octocat", nil, 0)
+	if code := f.run(t, "wait", "--repo-url", "https://github.com/myorg/my-app", "--run-id", jsonNumber(id), "--poll-interval", "30s"); code != 0 {
+		t.Fatalf("exit %d: %s", code, f.stderr.String())
+	}
+	var out struct {
+		HeadSHA    string           `json:"headSHA"`
+		HeadBranch string           `json:"headBranch"`
+		Links      []map[string]any `json:"links"`
+	}
+	if err := json.Unmarshal(f.stdout.Bytes(), &out); err != nil || out.HeadSHA != sha || out.HeadBranch != "main" || len(out.Links) != 1 {
+		t.Fatalf("stdout %s: %v", f.stdout.String(), err)
+	}
+}
