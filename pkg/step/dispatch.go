@@ -23,7 +23,9 @@ const intentRetry = time.Second
 // state (pkg/dispatch) one round trip per call until its run is known.
 //
 // Its output is runID (int64), htmlURL, runURL, attribution (how the run
-// was found) and, with correlationInput, correlationKey. It is idempotent
+// was found), links (links.go), headSHA and headBranch when known (see
+// commit.go, which also checks expectedHeadSHA) and, with
+// correlationInput, correlationKey. It is idempotent
 // within a promotion: once its output holds a runID it returns that run and
 // does nothing else; a saved state it cannot read is a terminal error,
 // never a fresh dispatch.

@@ -45,7 +45,8 @@ const (
 // its state kept: the caller stopped, the run did not.
 //
 // Output: conclusion, htmlURL, runAttempt (int64), runID (int64), and on a
-// mismatch failedJobs (a list of {name, url, step, stepNumber, conclusion}).
+// mismatch failedJobs (a list of {name, url, step, stepNumber, conclusion});
+// headSHA, headBranch and links (links.go) on every check, Running too.
 func (r *Runner) Wait(ctx context.Context, sc *Context) (Result, error) {
 	prev := ownOutput(sc)
 	cfg, err := config.ParseWait(sc.Config, r.URLOptions)
