@@ -170,3 +170,19 @@ func TestDispatchStepCancelsAMismatchedRunOnce(t *testing.T) {
 		})
 	}
 }
+
+// A run GitHub named before its replicas can serve it: reading its commit
+// answers 404 for a while, which is retried (Running), never a second
+// dispatch; then the commit is checked as usual.
+func TestDispatchStepReadsTheCommitOfALaggingRun(t *testing.T) {
+	sim, newRunner := engineSim(t, ghsim.Options{ReadLag: 5 * time.Second})
+	sim.SetRefCommit(sim.Repo("example", "test"), "main", freightSHA)
+	p := &promotion{t: t, name: "promo-lag", alias: "dispatch", sim: sim}
+	res, err := p.until(newRunner(), dispatchStep, withCommit(dispatchCfg))
+	if err != nil || res.Status != StatusSucceeded || res.Output["headSHA"] != freightSHA {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if st := sim.Stats(); st.Dispatches != 1 || st.ByRoute["get-run"] < 2 {
+		t.Fatalf("%d dispatches, %d run reads: want 1 and a retried read", st.Dispatches, st.ByRoute["get-run"])
+	}
+}
