@@ -91,6 +91,7 @@ type Pool struct {
 	transports map[bool]*http.Transport
 	clients    bounded.Map[string, *Client]
 	tokens     credentials.Cache
+	versions   hostVersions
 }
 
 // Client is a go-github client bound to one repository and its credentials.
@@ -99,6 +100,9 @@ type Client struct {
 	Repo repourl.Repository
 	// Tokens is the source the client authenticates with.
 	Tokens credentials.TokenSource
+
+	versions  *hostVersions // what the pool learned of API versions per host
+	apiOrigin string
 
 	loginMu    sync.Mutex
 	login      string
@@ -131,7 +135,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	if err != nil {
 		return nil, fmt.Errorf("API URL %q: %w", repo.APIBaseURL, err)
 	}
-	base := retryTransport{clock: p.Clock, base: limitTransport{base: sentTransport{base: writeOnceTransport{base: p.transport(insecure)}}}}
+	base := versionTransport{hosts: &p.versions, base: retryTransport{clock: p.Clock, base: limitTransport{base: sentTransport{base: writeOnceTransport{base: p.transport(insecure)}}}}}
 	var tokens credentials.TokenSource = credentials.StaticToken(creds.Token)
 	if creds.App != nil {
 		tokens, err = p.appTokens(repo, creds, insecure, base)
@@ -158,7 +162,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	// An App installation acts as its bot, which GET /user does not name;
 	// an installation token minted elsewhere (ghs_…) neither: no lookup.
 	noLogin := creds.App != nil || strings.HasPrefix(creds.Token, "ghs_")
-	return &Client{Client: gh, Repo: repo, Tokens: tokens, loginKnown: noLogin}, nil
+	return &Client{Client: gh, Repo: repo, Tokens: tokens, loginKnown: noLogin, versions: &p.versions, apiOrigin: origin(api)}, nil
 }
 
 // appTokens returns the shared installation token source for the App,

@@ -115,6 +115,13 @@ func (s *Server) route(name string, h func(http.ResponseWriter, *http.Request, s
 		} else {
 			s.stats.SecondaryPoints += 5
 		}
+		s.mu.Unlock()
+		v, ok := s.apiVersion(w, r)
+		if !ok {
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), versionKey{}, v))
+		s.mu.Lock()
 		f := s.fault(name)
 		s.mu.Unlock()
 		if f != nil && !f.AfterAction {
@@ -302,8 +309,11 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, tok string, f 
 		writeError(w, http.StatusBadRequest, "Problems parsing JSON", docsBase)
 		return
 	}
+	// 2026-03-10 removed return_run_details (it always names the run);
+	// GHES 3.20 and older never had it.
+	v2026 := versionOf(r) == APIVersion2026
 	for k := range keys {
-		if k != "ref" && k != "inputs" && (k != "return_run_details" || s.opts.Answer == AnswerGHES320) {
+		if k != "ref" && k != "inputs" && (k != "return_run_details" || s.opts.Answer == AnswerGHES320 || v2026) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid request.\n\n%q is not a permitted key.", k), docsBase+"/actions/workflows#create-a-workflow-dispatch-event")
 			return
 		}
@@ -361,7 +371,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, tok string, f 
 		writeError(w, http.StatusUnprocessableEntity, "Unexpected inputs provided: "+string(q), docsBase+"/actions/workflows#create-a-workflow-dispatch-event")
 		return
 	}
-	details := s.opts.Answer == AnswerRunDetails && body.ReturnRunDetails != nil && *body.ReturnRunDetails
+	details := s.opts.Answer == AnswerRunDetails && (v2026 || body.ReturnRunDetails != nil && *body.ReturnRunDetails)
 	delay := s.opts.RunDelay
 	rn := s.newRun(repo, wf, ref, body.Inputs, s.tokens[tok].login, delay)
 	s.stats.Dispatches++

@@ -78,6 +78,10 @@ type Options struct {
 	DateSkew time.Duration
 	// NoDate sends no Date header at all.
 	NoDate bool
+	// APIVersions are the REST API versions the host serves, oldest first
+	// (APIVersion2022, APIVersion2026); a request for another is refused
+	// with 400. Empty: both, or only APIVersion2022 with AnswerGHES320.
+	APIVersions []string
 }
 
 // Exchange is one request and the answer's status and body.
