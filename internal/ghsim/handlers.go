@@ -36,6 +36,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("POST /app/installations/{id}/access_tokens", s.route("token", s.exchangeToken))
 	mux.HandleFunc("GET /meta", s.route("meta", s.meta))
 	mux.HandleFunc("GET /user", s.route("user", s.user))
+	s.contentRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found", docsBase)
 	})
@@ -654,7 +655,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request, _ string,
 	tok := "ghs_" + randomHex(18)
 	exp := s.now().Add(time.Hour).Truncate(time.Second)
 	s.mu.Lock()
-	s.tokens[tok] = &tokenInfo{login: "sim-app[bot]", repos: scope, expiresAt: exp}
+	s.tokens[tok] = &tokenInfo{login: "sim-app[bot]", repos: scope, expiresAt: exp, readOnly: app.ActionsReadOnly}
 	s.stats.TokenExchanges++
 	s.stats.Counted++
 	s.mu.Unlock()
@@ -668,7 +669,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request, _ string,
 		repoList = append(repoList, fullRepoJSON(rootOf(r), &Repo{ID: 100, Owner: owner, Name: name}, s.now()))
 	}
 	s.writeJSON(w, r, "", http.StatusCreated, map[string]any{
-		"token": tok, "expires_at": ts(exp), "permissions": map[string]string{"actions": "write", "metadata": "read"},
+		"token": tok, "expires_at": ts(exp), "permissions": map[string]string{"actions": app.actionsPermission(), "metadata": "read"},
 		"repository_selection": "selected", "repositories": repoList,
 	})
 }

@@ -157,7 +157,10 @@ type Workflow struct {
 	// Environment, when set, holds each run in "waiting" for its approval
 	// for ApprovalFor after it is queued.
 	Environment *Environment
-	runNumber   int
+	// Content is the file's YAML, served by the contents endpoint at every
+	// ref; empty: made from Inputs, RunName and TriggerRefs.
+	Content   string
+	runNumber int
 }
 
 // Job is a job of a simulated workflow.
@@ -186,6 +189,9 @@ type App struct {
 	// Installations maps installation IDs to the repositories ("owner/name")
 	// they can access.
 	Installations map[int64][]string
+	// ActionsReadOnly grants its installations actions: read, not write:
+	// they can read runs but not dispatch.
+	ActionsReadOnly bool
 }
 
 type tokenInfo struct {
