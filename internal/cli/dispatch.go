@@ -38,6 +38,8 @@ type DispatchOptions struct {
 	Credentials      credentialFlags
 	// AndWait makes dispatch wait for the run (--wait).
 	AndWait bool
+	// DryRun checks the dispatch against the workflow file instead (--dry-run).
+	DryRun bool
 	Wait    waitFlags
 }
 
@@ -106,6 +108,7 @@ dispatched and a retry may succeed; 130 interrupted.`,
 	fl.StringVar(&opts.Credentials.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
 	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
 	fl.BoolVar(&opts.AndWait, "wait", false, "then wait for the run to finish, as gha-wait-for-workflow does, and add its conclusion to the output")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "dispatch nothing: read the workflow file at --ref and report every problem of this dispatch (and whether the credentials can dispatch); exit 1 when there is one")
 	opts.Wait.register(cmd, "wait-timeout")
 	return cmd
 }
@@ -177,6 +180,9 @@ func (o *DispatchOptions) flagConfig() (config.DispatchConfig, error) {
 }
 
 func runDispatch(ctx context.Context, o *DispatchOptions) error {
+	if o.DryRun {
+		return runDryRun(ctx, o)
+	}
 	f := o.Factory
 	raw, err := o.stepConfig()
 	if err != nil {
