@@ -40,7 +40,7 @@ type DispatchOptions struct {
 	AndWait bool
 	// DryRun checks the dispatch against the workflow file instead (--dry-run).
 	DryRun bool
-	Wait    waitFlags
+	Wait   waitFlags
 }
 
 // NewCmdDispatch builds `kargo-gha dispatch`. runF replaces the work in

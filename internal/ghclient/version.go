@@ -35,38 +35,41 @@ func refusesVersion(msg string) bool {
 	return strings.Contains(m, "api-version") || strings.Contains(m, "api version")
 }
 
-// hostVersions remembers, per API origin, whether the host refused
-// APIVersion2026: learned once per process, from the first answer that
-// says so, and kept while the process lives (hosts are few).
+// hostVersions remembers, per API origin, whether the host serves
+// APIVersion2026: learned from the first answer that shows it (a dispatch
+// taken or refused under it, a read refused for its version) and kept while
+// the process lives (hosts are few).
 type hostVersions struct {
-	mu  sync.Mutex
-	old map[string]bool // true: the host serves only older versions
+	mu    sync.Mutex
+	serve map[string]bool // true: serves 2026-03-10; false: refuses it
 }
 
 const maxVersionHosts = 256
 
-func (h *hostVersions) refuses2026(origin string) (refuses, known bool) {
+func (h *hostVersions) serves2026(origin string) (serves, known bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	refuses, known = h.old[origin]
-	return refuses, known
+	serves, known = h.serve[origin]
+	return serves, known
 }
 
-func (h *hostVersions) learn(origin string, refuses bool) {
+func (h *hostVersions) learn(origin string, serves bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.old == nil || len(h.old) >= maxVersionHosts {
-		h.old = map[string]bool{}
+	if h.serve == nil || len(h.serve) >= maxVersionHosts {
+		h.serve = map[string]bool{}
 	}
-	h.old[origin] = refuses
+	h.serve[origin] = serves
 }
 
-// versionTransport speaks APIVersion2026 on reads where the host serves it
-// and APIVersion2022 where it does not. Only GETs are rewritten and
-// repeated: a GET refused for its version was not acted on and is safe to
-// send again; a POST's version is its sender's choice (the dispatcher
-// probes and falls back itself, since a POST must never be repeated
-// blindly).
+// versionTransport sends reads under APIVersion2026 where the host is known
+// to serve it, else under APIVersion2022 (which every host in support
+// serves today, so reads cost no probe); a read refused for its version is
+// sent once more under the other, and the host remembered. The endpoints
+// this project reads have no breaking change between the two. Only GETs are
+// rewritten and repeated: a GET refused with a 400 was not acted on; a
+// POST's version is its sender's choice (the dispatcher steps back itself,
+// since a POST must never be repeated blindly).
 type versionTransport struct {
 	base  http.RoundTripper
 	hosts *hostVersions
@@ -77,14 +80,12 @@ func (t versionTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.base.RoundTrip(req)
 	}
 	o := origin(req.URL)
-	if refuses, known := t.hosts.refuses2026(o); known && refuses {
-		return t.base.RoundTrip(req)
+	v, other := APIVersion2022, APIVersion2026
+	if serves, _ := t.hosts.serves2026(o); serves {
+		v, other = APIVersion2026, APIVersion2022
 	}
-	resp, err := t.base.RoundTrip(withVersion(req, APIVersion2026))
+	resp, err := t.base.RoundTrip(withVersion(req, v))
 	if err != nil || resp.StatusCode != http.StatusBadRequest {
-		if err == nil {
-			t.hosts.learn(o, false)
-		}
 		return resp, err
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxVersionErrorBody))
@@ -93,8 +94,8 @@ func (t versionTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return resp, nil
 	}
-	t.hosts.learn(o, true)
-	return t.base.RoundTrip(req)
+	t.hosts.learn(o, other == APIVersion2026)
+	return t.base.RoundTrip(withVersion(req, other))
 }
 
 func withVersion(req *http.Request, v string) *http.Request {
@@ -104,11 +105,18 @@ func withVersion(req *http.Request, v string) *http.Request {
 }
 
 // Serves2026 reports what this process learned of whether the client's API
-// host serves APIVersion2026 (known is false before any read answered).
+// host serves APIVersion2026 (known is false until an answer showed it).
 func (c *Client) Serves2026() (serves, known bool) {
 	if c.versions == nil {
 		return false, false
 	}
-	refuses, known := c.versions.refuses2026(c.apiOrigin)
-	return !refuses, known
+	return c.versions.serves2026(c.apiOrigin)
+}
+
+// LearnServes2026 records what an answer showed of the host: a dispatch
+// taken under APIVersion2026, or refused for it. Reads follow.
+func (c *Client) LearnServes2026(serves bool) {
+	if c.versions != nil {
+		c.versions.learn(c.apiOrigin, serves)
+	}
 }

@@ -11,19 +11,22 @@ import (
 	"github.com/kargo-gha/kargo-gha/internal/simtest"
 )
 
-// Reads speak 2026-03-10 where the host serves it and 2022-11-28 where it
-// does not, a host's refusal paid once per pool.
-func TestReadsSpeakTheNewestVersionTheHostServes(t *testing.T) {
+// Reads speak 2022-11-28 until the host is known to serve 2026-03-10 (a
+// dispatch taught it), and 2026-03-10 on a host that refuses 2022-11-28,
+// that refusal paid once per pool.
+func TestReadsSpeakAVersionTheHostServes(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
 		served   []string
+		taught   *bool    // what a dispatch taught before the reads
 		versions []string // the versions of the GETs of two reads
-		learned  bool     // Serves2026 afterwards
+		learned  *bool    // Serves2026 afterwards, nil for not known
 	}{
-		{"both", []string{ghsim.APIVersion2022, ghsim.APIVersion2026}, []string{"2026-03-10", "2026-03-10"}, true},
-		{"only 2026-03-10", []string{ghsim.APIVersion2026}, []string{"2026-03-10", "2026-03-10"}, true},
-		{"only 2022-11-28", []string{ghsim.APIVersion2022}, []string{"2026-03-10", "2022-11-28", "2022-11-28"}, false},
+		{"both, nothing known", []string{ghsim.APIVersion2022, ghsim.APIVersion2026}, nil, []string{"2022-11-28", "2022-11-28"}, nil},
+		{"both, a dispatch took 2026-03-10", []string{ghsim.APIVersion2022, ghsim.APIVersion2026}, ptr(true), []string{"2026-03-10", "2026-03-10"}, ptr(true)},
+		{"only 2026-03-10", []string{ghsim.APIVersion2026}, nil, []string{"2022-11-28", "2026-03-10", "2026-03-10"}, ptr(true)},
+		{"only 2022-11-28, a dispatch was refused 2026-03-10", []string{ghsim.APIVersion2022}, ptr(false), []string{"2022-11-28", "2022-11-28"}, ptr(false)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,6 +52,9 @@ func TestReadsSpeakTheNewestVersionTheHostServes(t *testing.T) {
 			if _, known := c.Serves2026(); known {
 				t.Fatal("a host nobody asked is known")
 			}
+			if tc.taught != nil {
+				c.LearnServes2026(*tc.taught)
+			}
 			for range 2 {
 				if _, _, err := c.Actions.ListWorkflowRunsByFileName(context.Background(), "o", "r", "deploy.yml", nil); err != nil {
 					t.Fatal(err)
@@ -64,9 +70,12 @@ func TestReadsSpeakTheNewestVersionTheHostServes(t *testing.T) {
 					t.Fatalf("GETs asked for %v, want %v", got, tc.versions)
 				}
 			}
-			if serves, known := c.Serves2026(); !known || serves != tc.learned {
-				t.Fatalf("Serves2026 = %t, %t; want %t, true", serves, known, tc.learned)
+			serves, known := c.Serves2026()
+			if known != (tc.learned != nil) || (known && serves != *tc.learned) {
+				t.Fatalf("Serves2026 = %t, %t; want %v", serves, known, tc.learned)
 			}
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -126,7 +126,9 @@ func (d *Dispatcher) Record(req Request, key string, given bool) *State {
 }
 
 // Advance does the next piece of a dispatch, at most one GitHub round trip
-// (two on an old server that refuses return_run_details), and moves s:
+// (up to three, once per host, on an old server that refuses version
+// 2026-03-10 and then return_run_details: each refusal sent nothing), and
+// moves s:
 //
 //   - recorded, with a key not yet looked up: looks for an earlier run
 //     carrying it (found: that is the run, nothing is sent);

@@ -116,6 +116,9 @@ func (d *Dispatcher) postFallingBack(ctx context.Context, c *ghclient.Client, ho
 	for {
 		details, wrote, err := d.post(ctx, c, host, req, s, api)
 		next, ok := fallback(api, err)
+		if api == API2026 && (ok || err == nil || refused(err)) {
+			c.LearnServes2026(!ok) // the answer came under 2026-03-10, or refused it
+		}
 		if !ok {
 			if err == nil || refused(err) {
 				host.setAPI(api)
