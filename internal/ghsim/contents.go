@@ -39,6 +39,7 @@ func (s *Server) getRepo(w http.ResponseWriter, r *http.Request, tok string, _ *
 	}
 	body := fullRepoJSON(rootOf(r), repo, s.now())
 	body["visibility"] = "public"
+	body["has_discussions"], body["network_count"], body["subscribers_count"] = false, 0, 0
 	if info.repos == nil {
 		write := !info.readOnly
 		body["permissions"] = map[string]bool{"admin": false, "maintain": false, "push": write, "triage": write, "pull": true}
