@@ -3,9 +3,12 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-github/v90/github"
 
 	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
@@ -111,26 +114,61 @@ func TestDispatchFindsTheRunOnEachAPIVersion(t *testing.T) {
 	}
 }
 
-// A 5xx on the first version may have been acted on: it is never a reason
-// to send again, under any version.
+// A 5xx or a lost answer on the first version may have been acted on: it
+// is never a reason to send again, under any version.
 func TestServerErrorOnTheNewestVersionNeverFallsBack(t *testing.T) {
 	t.Parallel()
-	var seen posts
-	f := newFixture(t, ghsim.Options{APIVersions: []string{ghsim.APIVersion2022, ghsim.APIVersion2026}, Observe: seen.observe})
-	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, Times: 1})
-	d := f.dispatcher()
-	r := req("x")
-	r.Timeout = 20 * time.Second
-	s := d.Record(r, "", false)
-	_, err := d.run(context.Background(), f.ghesClient(t), r, s)
-	if err == nil {
-		t.Fatal("a dispatch whose only answer was a 502 found a run")
+	for name, fault := range map[string]ghsim.Fault{"502": {Status: 502}, "502 after dispatching": {Status: 502, AfterAction: true}, "dropped connection": {Drop: true}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var seen posts
+			f := newFixture(t, ghsim.Options{Observe: seen.observe})
+			fault.Route, fault.Times = "dispatch", 1
+			f.sim.InjectFault(&fault)
+			d := f.dispatcher()
+			r := req("x")
+			r.Timeout = 20 * time.Second
+			s := d.Record(r, "", false)
+			_, _ = d.run(context.Background(), f.ghesClient(t), r, s)
+			got := seen.take()
+			if len(got) != 1 || got[0].version != "2026-03-10" {
+				t.Fatalf("POSTs %+v, want the one under 2026-03-10 and nothing after it", got)
+			}
+			if s.DispatchAPI != "" {
+				t.Fatalf("a lost answer taught the state %q", s.DispatchAPI)
+			}
+		})
 	}
-	if got := seen.take(); !equalPosts(got, []post{{"2026-03-10", false, 502}}) {
-		t.Fatalf("POSTs %+v, want the one 502 and nothing after it", got)
+}
+
+// Only a 400 naming the version or the field steps back.
+func TestFallbackOnlyOnAnUnknownVersionOrField(t *testing.T) {
+	t.Parallel()
+	answer := func(status int, msg string) error {
+		return &github.ErrorResponse{Response: &http.Response{StatusCode: status}, Message: msg}
 	}
-	if s.DispatchAPI != "" {
-		t.Fatalf("a 502 taught the state %q", s.DispatchAPI)
+	cases := []struct {
+		api  DispatchAPI
+		err  error
+		next DispatchAPI
+		ok   bool
+	}{
+		{API2026, answer(400, "Unsupported 'X-GitHub-Api-Version' header: 2026-03-10. Supported versions are: 2022-11-28"), API2022RunDetails, true},
+		{API2026, answer(400, "Problems parsing JSON"), API2026, false},
+		{API2026, answer(422, "Unsupported API version"), API2026, false},
+		{API2026, answer(500, "Unsupported API version"), API2026, false},
+		{API2026, answer(400, "\"return_run_details\" is not a permitted key."), API2026, false},
+		{API2022RunDetails, answer(400, "Invalid request.\n\n\"return_run_details\" is not a permitted key."), API2022, true},
+		{API2022RunDetails, answer(502, "return_run_details"), API2022RunDetails, false},
+		{API2022RunDetails, answer(400, "Unsupported API version"), API2022RunDetails, false},
+		{API2022, answer(400, "return_run_details is not a permitted key"), API2022, false},
+		{API2026, nil, API2026, false},
+	}
+	for _, tc := range cases {
+		next, ok := fallback(tc.api, tc.err)
+		if next != tc.next || ok != tc.ok {
+			t.Errorf("fallback(%s, %v) = %s, %t; want %s, %t", tc.api, tc.err, next, ok, tc.next, tc.ok)
+		}
 	}
 }
 
