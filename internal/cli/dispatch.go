@@ -40,7 +40,9 @@ type DispatchOptions struct {
 	Credentials credentialFlags
 	// AndWait makes dispatch wait for the run (--wait).
 	AndWait bool
-	Wait    waitFlags
+	// DryRun checks the dispatch against the workflow file instead (--dry-run).
+	DryRun bool
+	Wait   waitFlags
 }
 
 // NewCmdDispatch builds `kargo-gha dispatch`. runF replaces the work in
@@ -109,6 +111,7 @@ dispatched and a retry may succeed; 130 interrupted.`,
 	fl.StringVar(&opts.Credentials.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
 	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
 	fl.BoolVar(&opts.AndWait, "wait", false, "then wait for the run to finish, as gha-wait-for-workflow does, and add its conclusion to the output")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "dispatch nothing: read the workflow file at --ref and report every problem of this dispatch (and whether the credentials can dispatch); exit 1 when there is one")
 	opts.Wait.register(cmd, "wait-timeout")
 	return cmd
 }
@@ -186,6 +189,9 @@ func (o *DispatchOptions) flagConfig() (config.DispatchConfig, error) {
 }
 
 func runDispatch(ctx context.Context, o *DispatchOptions) error {
+	if o.DryRun {
+		return runDryRun(ctx, o)
+	}
 	f := o.Factory
 	raw, err := o.stepConfig()
 	if err != nil {

@@ -33,7 +33,7 @@ SIGHUP or SIGQUIT; a second signal kills the process).`,
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	root.AddCommand(NewCmdDispatch(f, nil), NewCmdWait(f, nil), NewCmdMigrate(f, nil), newCmdVersion(f))
+	root.AddCommand(NewCmdDispatch(f, nil), NewCmdWait(f, nil), NewCmdMigrate(f, nil), NewCmdCheck(f, nil), newCmdVersion(f))
 	return root
 }
 

@@ -91,6 +91,8 @@ type Pool struct {
 	transports map[bool]*http.Transport
 	clients    bounded.Map[string, *Client]
 	tokens     credentials.Cache
+	versions   hostVersions
+	grants     grants
 }
 
 // Client is a go-github client bound to one repository and its credentials.
@@ -99,6 +101,11 @@ type Client struct {
 	Repo repourl.Repository
 	// Tokens is the source the client authenticates with.
 	Tokens credentials.TokenSource
+
+	versions  *hostVersions // what the pool learned of API versions per host
+	apiOrigin string
+	grants    *grants
+	appKey    string // the App installation's token source, "" for a token
 
 	loginMu    sync.Mutex
 	login      string
@@ -131,10 +138,12 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	if err != nil {
 		return nil, fmt.Errorf("API URL %q: %w", repo.APIBaseURL, err)
 	}
-	base := retryTransport{clock: p.Clock, base: limitTransport{base: sentTransport{base: writeOnceTransport{base: p.transport(insecure)}}}}
+	base := versionTransport{hosts: &p.versions, base: retryTransport{clock: p.Clock, base: limitTransport{base: sentTransport{base: writeOnceTransport{base: p.transport(insecure)}}}}}
 	var tokens credentials.TokenSource = credentials.StaticToken(creds.Token)
+	appKey := ""
 	if creds.App != nil {
-		tokens, err = p.appTokens(repo, creds, insecure, base)
+		appKey = p.appKey(repo, creds, insecure)
+		tokens, err = p.appTokens(appKey, repo, creds, insecure, base)
 		if err != nil {
 			return nil, err
 		}
@@ -158,21 +167,24 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	// An App installation acts as its bot, which GET /user does not name;
 	// an installation token minted elsewhere (ghs_…) neither: no lookup.
 	noLogin := creds.App != nil || strings.HasPrefix(creds.Token, "ghs_")
-	return &Client{Client: gh, Repo: repo, Tokens: tokens, loginKnown: noLogin}, nil
+	return &Client{Client: gh, Repo: repo, Tokens: tokens, loginKnown: noLogin, versions: &p.versions, apiOrigin: origin(api), grants: &p.grants, appKey: appKey}, nil
 }
 
 // appTokens returns the shared installation token source for the App,
 // scoped to the one repository the step acts on.
-func (p *Pool) appTokens(repo repourl.Repository, creds credentials.Credentials, insecure bool, base http.RoundTripper) (*credentials.InstallationTokenSource, error) {
-	key := fmt.Sprintf("%s|%t|%s|%s", repo.APIBaseURL, insecure, creds.Fingerprint(), repo.FullName())
+func (p *Pool) appTokens(key string, repo repourl.Repository, creds credentials.Credentials, insecure bool, base http.RoundTripper) (*credentials.InstallationTokenSource, error) {
 	return p.tokens.Get(key, func() (*credentials.InstallationTokenSource, error) {
-		return credentials.NewInstallationTokenSource(creds.App, p.exchanger(repo, creds.App.InstallationID, base))
+		return credentials.NewInstallationTokenSource(creds.App, p.exchanger(key, repo, creds.App.InstallationID, base))
 	})
+}
+
+func (p *Pool) appKey(repo repourl.Repository, creds credentials.Credentials, insecure bool) string {
+	return fmt.Sprintf("%s|%t|%s|%s", repo.APIBaseURL, insecure, creds.Fingerprint(), repo.FullName())
 }
 
 // exchanger trades a JWT for an installation token through go-github, so the
 // exchange gets the same TLS, size cap and typed errors as every request.
-func (p *Pool) exchanger(repo repourl.Repository, installationID int64, base http.RoundTripper) credentials.ExchangeFunc {
+func (p *Pool) exchanger(key string, repo repourl.Repository, installationID int64, base http.RoundTripper) credentials.ExchangeFunc {
 	return func(ctx context.Context, jwt string) (string, time.Time, error) {
 		api, _ := url.Parse(repo.APIBaseURL)
 		hc := &http.Client{
@@ -196,6 +208,7 @@ func (p *Pool) exchanger(repo repourl.Repository, installationID int64, base htt
 		if tok.GetToken() == "" {
 			return "", time.Time{}, errors.New("the token exchange answered without a token")
 		}
+		p.grants.record(key, tok.Permissions)
 		return tok.GetToken(), tok.GetExpiresAt().Time, nil
 	}
 }

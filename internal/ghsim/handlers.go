@@ -37,6 +37,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("POST /app/installations/{id}/access_tokens", s.route("token", s.exchangeToken))
 	mux.HandleFunc("GET /meta", s.route("meta", s.meta))
 	mux.HandleFunc("GET /user", s.route("user", s.user))
+	s.contentRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found", docsBase)
 	})
@@ -116,6 +117,13 @@ func (s *Server) route(name string, h func(http.ResponseWriter, *http.Request, s
 		} else {
 			s.stats.SecondaryPoints += 5
 		}
+		s.mu.Unlock()
+		v, ok := s.apiVersion(w, r)
+		if !ok {
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), versionKey{}, v))
+		s.mu.Lock()
 		f := s.fault(name)
 		s.mu.Unlock()
 		if f != nil && !f.AfterAction {
@@ -303,8 +311,11 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, tok string, f 
 		writeError(w, http.StatusBadRequest, "Problems parsing JSON", docsBase)
 		return
 	}
+	// 2026-03-10 removed return_run_details (it always names the run);
+	// GHES 3.20 and older never had it.
+	v2026 := versionOf(r) == APIVersion2026
 	for k := range keys {
-		if k != "ref" && k != "inputs" && (k != "return_run_details" || s.opts.Answer == AnswerGHES320) {
+		if k != "ref" && k != "inputs" && (k != "return_run_details" || s.opts.Answer == AnswerGHES320 || v2026) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid request.\n\n%q is not a permitted key.", k), docsBase+"/actions/workflows#create-a-workflow-dispatch-event")
 			return
 		}
@@ -362,7 +373,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, tok string, f 
 		writeError(w, http.StatusUnprocessableEntity, "Unexpected inputs provided: "+string(q), docsBase+"/actions/workflows#create-a-workflow-dispatch-event")
 		return
 	}
-	details := s.opts.Answer == AnswerRunDetails && body.ReturnRunDetails != nil && *body.ReturnRunDetails
+	details := s.opts.Answer == AnswerRunDetails && (v2026 || body.ReturnRunDetails != nil && *body.ReturnRunDetails)
 	delay := s.opts.RunDelay
 	rn := s.newRun(repo, wf, ref, body.Inputs, s.tokens[tok].login, delay)
 	s.stats.Dispatches++
@@ -645,7 +656,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request, _ string,
 	tok := "ghs_" + randomHex(18)
 	exp := s.now().Add(time.Hour).Truncate(time.Second)
 	s.mu.Lock()
-	s.tokens[tok] = &tokenInfo{login: "sim-app[bot]", repos: scope, expiresAt: exp}
+	s.tokens[tok] = &tokenInfo{login: "sim-app[bot]", repos: scope, expiresAt: exp, readOnly: app.ActionsReadOnly}
 	s.stats.TokenExchanges++
 	s.stats.Counted++
 	s.mu.Unlock()
@@ -659,7 +670,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request, _ string,
 		repoList = append(repoList, fullRepoJSON(rootOf(r), &Repo{ID: 100, Owner: owner, Name: name}, s.now()))
 	}
 	s.writeJSON(w, r, "", http.StatusCreated, map[string]any{
-		"token": tok, "expires_at": ts(exp), "permissions": map[string]string{"actions": "write", "metadata": "read"},
+		"token": tok, "expires_at": ts(exp), "permissions": map[string]string{"actions": app.actionsPermission(), "metadata": "read"},
 		"repository_selection": "selected", "repositories": repoList,
 	})
 }

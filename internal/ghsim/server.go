@@ -78,6 +78,10 @@ type Options struct {
 	DateSkew time.Duration
 	// NoDate sends no Date header at all.
 	NoDate bool
+	// APIVersions are the REST API versions the host serves, oldest first
+	// (APIVersion2022, APIVersion2026); a request for another is refused
+	// with 400. Empty: both, or only APIVersion2022 with AnswerGHES320.
+	APIVersions []string
 }
 
 // Exchange is one request and the answer's status and body.
@@ -155,7 +159,10 @@ type Workflow struct {
 	// Environment, when set, holds each run in "waiting" for its approval
 	// for ApprovalFor after it is queued.
 	Environment *Environment
-	runNumber   int
+	// Content is the file's YAML, served by the contents endpoint at every
+	// ref; empty: made from Inputs, RunName and TriggerRefs.
+	Content   string
+	runNumber int
 }
 
 // Job is a job of a simulated workflow.
@@ -184,6 +191,9 @@ type App struct {
 	// Installations maps installation IDs to the repositories ("owner/name")
 	// they can access.
 	Installations map[int64][]string
+	// ActionsReadOnly grants its installations actions: read, not write:
+	// they can read runs but not dispatch.
+	ActionsReadOnly bool
 }
 
 type tokenInfo struct {

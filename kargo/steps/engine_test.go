@@ -40,8 +40,10 @@ type engineFixture struct {
 	credsDB kargocreds.Database
 	steps   []promotion.Step
 	vars    []kargoapi.ExpressionVariable
-	// refusesRunDetails: the simulated host refuses return_run_details, so
-	// the dispatch step's call sends the dispatch twice (refused, resent).
+	// refusesRunDetails: the simulated host (GHES 3.20) refuses version
+	// 2026-03-10 and then return_run_details, each with a 400 that sent
+	// nothing, so the dispatch step's call sends the dispatch three times
+	// (refused, refused, resent), once per process.
 	refusesRunDetails bool
 
 	mu        sync.Mutex
@@ -130,8 +132,9 @@ func (f *engineFixture) reconcile(t *testing.T, c *promotion.LocalOrchestrator, 
 }
 
 // checkOneRoundTripPerStep fails the test unless every engine call so far
-// made at most one GitHub request per step it ran, plus the resent
-// dispatch on a host that refuses return_run_details. Valid only while one
+// made at most one GitHub request per step it ran, plus the two refused
+// dispatches on a host that refuses version 2026-03-10 and
+// return_run_details. Valid only while one
 // controller at a time calls, and without 5xx answers to reads (the client
 // retries those within the call's timeout).
 func (f *engineFixture) checkOneRoundTripPerStep(t *testing.T) {
@@ -141,9 +144,9 @@ func (f *engineFixture) checkOneRoundTripPerStep(t *testing.T) {
 	for i, c := range f.calls {
 		allowed, dispatches := c.to-c.from+1, 1
 		if f.refusesRunDetails {
-			dispatches = 2
-			if c.byRoute["dispatch"] == 2 {
-				allowed++
+			dispatches = 3
+			if c.byRoute["dispatch"] > 1 {
+				allowed += c.byRoute["dispatch"] - 1
 			}
 		}
 		if c.requests > allowed || c.byRoute["dispatch"] > dispatches {
@@ -281,24 +284,27 @@ func TestKargoEngineReportsMissingCredentials(t *testing.T) {
 
 // On a host that does not name runs, with a lost dispatch answer and rate
 // limits on the listings, every engine call still makes at most one GitHub
-// request per step it runs (two POSTs for the refused return_run_details):
+// request per step it runs (three POSTs for the refused 2026-03-10 and
+// return_run_details):
 // waiting for the run or for a rate limit is Running, not requests in a
 // loop. The promotion gets its one run (by its correlation key: without
 // one, a lost answer is refused). The calls' wall times are logged.
 func TestKargoEngineCallsStayShortInFallbackMode(t *testing.T) {
 	f := newEngineFixture(t, ghsim.Options{Answer: ghsim.AnswerGHES320, RunDelay: 500 * time.Millisecond, QueuedFor: 200 * time.Millisecond, RunFor: 200 * time.Millisecond},
 		"testdata/stage-correlated.yaml", ghsim.Workflow{RunName: "Deploy ${{ inputs.environment }} ${{ inputs.dispatch_key }}"})
-	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, AfterAction: true, Skip: 1, Times: 1}) // the second POST (the first is refused for return_run_details)
+	// The third POST: the first is refused for its version (before faults
+	// apply), the second for return_run_details.
+	f.sim.InjectFault(&ghsim.Fault{Route: "dispatch", Status: 502, AfterAction: true, Skip: 1, Times: 1})
 	f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", SecondaryRateLimit: time.Second, Times: 2})
 	res, _ := f.promote(t, f.controller(), promoCtx(f, "uat.fallback"))
 	if res.Status != kargoapi.PromotionPhaseSucceeded || len(f.sim.Runs(f.repo)) != 1 {
 		t.Fatalf("promotion %s: %s; %d runs", res.Status, res.Message, len(f.sim.Runs(f.repo)))
 	}
-	// The scenario happened: the refused POST and the one whose answer was
-	// lost, never a third; both rate-limited listings, then the one that
-	// found the run.
-	if st := f.sim.Stats(); st.ByRoute["dispatch"] != 2 || st.ByRoute["list-runs"] < 3 {
-		t.Fatalf("requests by route %v: want 2 dispatch POSTs and at least 3 listings", st.ByRoute)
+	// The scenario happened: the two refused POSTs and the one whose answer
+	// was lost, never a fourth; both rate-limited listings, then the one
+	// that found the run.
+	if st := f.sim.Stats(); st.ByRoute["dispatch"] != 3 || st.ByRoute["list-runs"] < 3 {
+		t.Fatalf("requests by route %v: want 3 dispatch POSTs and at least 3 listings", st.ByRoute)
 	}
 	f.checkOneRoundTripPerStep(t)
 	f.report(t, "GHES 3.20, lost answer, rate-limited listings")

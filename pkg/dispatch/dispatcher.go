@@ -126,7 +126,9 @@ func (d *Dispatcher) Record(req Request, key string, given bool) *State {
 }
 
 // Advance does the next piece of a dispatch, at most one GitHub round trip
-// (two on an old server that refuses return_run_details), and moves s:
+// (up to three, once per host, on an old server that refuses version
+// 2026-03-10 and then return_run_details: each refusal sent nothing), and
+// moves s:
 //
 //   - recorded, with a key not yet looked up: looks for an earlier run
 //     carrying it (found: that is the run, nothing is sent);
@@ -245,33 +247,26 @@ func (d *Dispatcher) host(apiBase string) *hostState {
 	return h
 }
 
-// hostState remembers what an API host does with return_run_details and how
-// its clock differs from this one.
+// hostState remembers how an API host takes a dispatch (its DispatchAPI)
+// and how its clock differs from this one.
 type hostState struct {
 	clock clock.Clock
 	mu    sync.Mutex
-	mode  detailsMode
+	api   DispatchAPI   // "" until an answer showed it
 	skew  time.Duration // server clock minus local clock, from Date headers
 	known bool          // a Date has been seen
 }
 
-type detailsMode int
-
-const (
-	modeUnknown detailsMode = iota
-	modeNoField             // refuses the field (GHES 3.20 and older)
-)
-
-func (h *hostState) getMode() detailsMode {
+func (h *hostState) getAPI() DispatchAPI {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.mode
+	return h.api
 }
 
-func (h *hostState) setMode(m detailsMode) {
+func (h *hostState) setAPI(a DispatchAPI) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.mode = m
+	h.api = a
 }
 
 // observe learns the server's clock from a response's Date header.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -69,13 +68,7 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, req Request, 
 		return Step{Message: "this dispatch was sent by another call already: looking for its run"}, nil
 	}
 	host := d.host(c.Repo.APIBaseURL)
-	details, wrote, err := d.post(ctx, c, host, req, s, host.getMode() != modeNoField)
-	if err != nil && refusesRunDetails(err) {
-		// GHES 3.20 and older refuse the field with a 400 and do not
-		// dispatch; dispatching again without it is safe.
-		host.setMode(modeNoField)
-		details, wrote, err = d.post(ctx, c, host, req, s, false)
-	}
+	details, wrote, err := d.postFallingBack(ctx, c, host, req, s)
 	maybe := err == nil || (wrote && !refused(err))
 	if !maybe {
 		d.intents.put(s.Attempt, intentRecorded)
@@ -113,17 +106,37 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, req Request, 
 	return Step{Wait: FindInterval(0), Message: fmt.Sprintf("GitHub accepted the dispatch of %s on %s without naming the run; looking for it (up to %s)", req.WorkflowFile, req.Ref, req.Timeout)}, nil
 }
 
+// postFallingBack sends the dispatch the host's way, newest first, and
+// steps back only on an answer refusing the version or the field: a 400,
+// which GitHub did not act on, so sending again is safe. At most three
+// tries, each way once; the way that was answered is remembered for the
+// host and in s.
+func (d *Dispatcher) postFallingBack(ctx context.Context, c *ghclient.Client, host *hostState, req Request, s *State) (*github.WorkflowDispatchRunDetails, bool, error) {
+	api := dispatchAPI(host, c, s)
+	for {
+		details, wrote, err := d.post(ctx, c, host, req, s, api)
+		next, ok := fallback(api, err)
+		if api == API2026 && (ok || err == nil || refused(err)) {
+			c.LearnServes2026(!ok) // the answer came under 2026-03-10, or refused it
+		}
+		if !ok {
+			if err == nil || refused(err) {
+				host.setAPI(api)
+				s.DispatchAPI = api
+			}
+			return details, wrote, err
+		}
+		api = next
+	}
+}
+
 // post sends the request. It sets s.SentAt when the request starts to
 // leave and, from the answer's Date, s.NotBefore. wrote reports whether any
 // of the request reached a connection.
 //
 // The request is not cancelled by ctx (a dispatch stopped halfway is the
 // one outcome nobody can tell apart); DefaultPostTimeout bounds it.
-func (d *Dispatcher) post(ctx context.Context, c *ghclient.Client, host *hostState, req Request, s *State, runDetails bool) (*github.WorkflowDispatchRunDetails, bool, error) {
-	body := github.CreateWorkflowDispatchEventRequest{Ref: req.Ref, Inputs: req.body(s)}
-	if runDetails {
-		body.ReturnRunDetails = github.Ptr(true)
-	}
+func (d *Dispatcher) post(ctx context.Context, c *ghclient.Client, host *hostState, req Request, s *State, api DispatchAPI) (*github.WorkflowDispatchRunDetails, bool, error) {
 	timeout := d.PostTimeout
 	if timeout <= 0 {
 		timeout = DefaultPostTimeout
@@ -133,8 +146,7 @@ func (d *Dispatcher) post(ctx context.Context, c *ghclient.Client, host *hostSta
 	var wrote atomic.Bool
 	pctx = ghclient.WithSentFlag(pctx, &wrote)
 	s.SentAt = d.clock().Now()
-	details, resp, err := c.Actions.CreateWorkflowDispatchEventByFileName(pctx,
-		url.PathEscape(c.Repo.Owner), url.PathEscape(c.Repo.Name), url.PathEscape(req.WorkflowFile), body)
+	details, resp, err := postAs(pctx, c, req, s, api)
 	if resp != nil {
 		host.observe(resp.Response)
 		// The Date was stamped after GitHub received the request.

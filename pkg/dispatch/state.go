@@ -109,6 +109,10 @@ type State struct {
 	// RunsPage is the workflow's runs page: where a person looks for a run
 	// whose dispatch outcome is unknown.
 	RunsPage string `json:"runsPage,omitempty"`
+	// DispatchAPI is how the host took (or refused) the dispatch, once an
+	// answer showed it: a step resumed elsewhere starts there instead of
+	// probing newer ways again.
+	DispatchAPI DispatchAPI `json:"dispatchAPI,omitempty"`
 }
 
 // Run is the run a dispatch created.
@@ -240,6 +244,8 @@ func (s *State) check() error {
 		return fmt.Errorf("phase sending with uncertainty %q", s.Uncertainty)
 	case s.Phase == PhaseFailed && s.Failure == "":
 		return errors.New("phase failed without a reason")
+	case !s.DispatchAPI.valid():
+		return fmt.Errorf("unknown dispatch API %q", s.DispatchAPI)
 	}
 	return nil
 }

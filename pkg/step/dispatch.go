@@ -54,6 +54,9 @@ func (r *Runner) Dispatch(ctx context.Context, sc *Context) (Result, error) {
 		}
 		st = s
 	}
+	if err := cachedRunNameProblem(t.client, cfg); st == nil && err != nil {
+		return failed(err, prev)
+	}
 	d := &dispatchCall{r: r, sc: sc, cfg: cfg, t: t, req: dispatch.Request{
 		WorkflowFile: cfg.WorkflowFile, Ref: cfg.Ref, Inputs: cfg.Inputs, CorrelationInput: cfg.CorrelationInput, Timeout: cfg.Timeout, Settle: sc.Settle,
 	}}
