@@ -33,6 +33,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/runs/{id}", s.route("get-run", s.getRun))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/runs/{id}/jobs", s.route("jobs", s.listJobs))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/runs/{id}/pending_deployments", s.route("pending-deployments", s.pendingDeployments))
+	mux.HandleFunc("POST /repos/{owner}/{repo}/actions/runs/{id}/pending_deployments", s.route("review-deployments", s.reviewDeployments))
 	mux.HandleFunc("POST /app/installations/{id}/access_tokens", s.route("token", s.exchangeToken))
 	mux.HandleFunc("GET /meta", s.route("meta", s.meta))
 	mux.HandleFunc("GET /user", s.route("user", s.user))

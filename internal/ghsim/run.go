@@ -18,6 +18,7 @@ type run struct {
 	createdAt time.Time // when it becomes visible
 	queuedFor time.Duration
 	runFor    time.Duration
+	review    review // a reviewer's decision, for a Manual environment
 }
 
 // status is computed from the clock, so runs progress without goroutines.
@@ -26,8 +27,14 @@ func (r *run) status(now time.Time) (status, conclusion string, updated time.Tim
 	var approval time.Duration
 	if env := r.workflow.Environment; env != nil {
 		approval = env.ApprovalFor
+		if env.Manual {
+			approval = r.review.waited(started, now)
+		}
 	}
 	done := started.Add(approval).Add(r.runFor)
+	if r.review.rejected {
+		done = started.Add(approval)
+	}
 	switch {
 	case now.Before(started):
 		return "queued", "", r.createdAt
@@ -43,6 +50,9 @@ func (r *run) status(now time.Time) (status, conclusion string, updated time.Tim
 
 // conclusion is what the run ends with once it has a conclusion.
 func (r *run) conclusion() string {
+	if r.review.rejected {
+		return "failure"
+	}
 	if c := r.workflow.Conclusion; c != "" {
 		return c
 	}

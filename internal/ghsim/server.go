@@ -172,6 +172,10 @@ type Environment struct {
 	Name        string
 	Reviewers   []string
 	ApprovalFor time.Duration
+	// Manual, instead of ApprovalFor, holds each run in "waiting" until a
+	// reviewer approves or rejects it (POST .../pending_deployments, see
+	// review.go), as a person does by hand.
+	Manual bool
 }
 
 // App is a simulated GitHub App.
