@@ -105,7 +105,14 @@ func (s *Server) route(name string, h func(http.ResponseWriter, *http.Request, s
 			rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 			w = rec
 			defer func() {
-				s.opts.Observe(Exchange{Route: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), RequestBody: body, Status: rec.status, Body: rec.body.Bytes()})
+				status, dropped := rec.status, recover()
+				if dropped != nil {
+					status = 0 // a Drop fault: no answer was sent
+				}
+				s.opts.Observe(Exchange{Route: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), RequestBody: body, Status: status, Body: rec.body.Bytes()})
+				if dropped != nil {
+					panic(dropped)
+				}
 			}()
 		}
 		s.mu.Lock()

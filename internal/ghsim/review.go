@@ -32,8 +32,9 @@ func (rv review) waited(started, now time.Time) time.Duration {
 	return max(rv.at.Sub(started), 0)
 }
 
-// environmentID is the ID pendingDeployments reports for wf's environment.
-func environmentID(wf *Workflow) int64 { return wf.ID + 7 }
+// EnvironmentID is the ID pending deployments report for wf's environment
+// (the environment_ids a review names).
+func EnvironmentID(wf *Workflow) int64 { return wf.ID + 7 }
 
 type reviewBody struct {
 	EnvironmentIDs []int64 `json:"environment_ids"`
@@ -66,7 +67,7 @@ func (s *Server) reviewDeployments(w http.ResponseWriter, r *http.Request, tok s
 		status, msg = http.StatusNotFound, "Not Found"
 	case rn.workflow.Environment == nil || !rn.workflow.Environment.Manual:
 		status, msg = http.StatusUnprocessableEntity, "No pending deployment requests to approve or reject"
-	case !slices.Contains(body.EnvironmentIDs, environmentID(rn.workflow)):
+	case !slices.Contains(body.EnvironmentIDs, EnvironmentID(rn.workflow)):
 		status, msg = http.StatusUnprocessableEntity, fmt.Sprintf("No pending deployment requests to approve or reject for environment_ids %v", body.EnvironmentIDs)
 	default:
 		if st, _, _ := rn.status(now); st != "waiting" {
@@ -77,7 +78,11 @@ func (s *Server) reviewDeployments(w http.ResponseWriter, r *http.Request, tok s
 	}
 	var out []any
 	if status == http.StatusOK {
-		out = []any{deploymentJSON(rootOf(r), rn, tok, now)}
+		reviewer := ""
+		if info := s.tokens[tok]; info != nil {
+			reviewer = info.login
+		}
+		out = []any{deploymentJSON(rootOf(r), rn, reviewer, now)}
 	}
 	s.mu.Unlock()
 	if status != http.StatusOK {

@@ -68,8 +68,15 @@ func TestManualReview(t *testing.T) {
 			if got := review(envID+1, tc.state); got != http.StatusUnprocessableEntity {
 				t.Errorf("review for another environment: %d, want 422", got)
 			}
-			if got := review(envID, tc.state); got != http.StatusOK {
-				t.Fatalf("review: %d", got)
+			var deployments []struct {
+				Environment string `json:"environment"`
+				Creator     struct {
+					Login string `json:"login"`
+				} `json:"creator"`
+			}
+			resp := c.do("POST", runPath+"/pending_deployments", map[string]any{"environment_ids": []int64{envID}, "state": tc.state, "comment": "by hand"}, &deployments)
+			if resp.StatusCode != http.StatusOK || len(deployments) != 1 || deployments[0].Environment != "production" || deployments[0].Creator.Login != "octocat" {
+				t.Fatalf("review: %d %+v, want the deployment to production by octocat", resp.StatusCode, deployments)
 			}
 			if got := review(envID, tc.state); got != http.StatusUnprocessableEntity {
 				t.Errorf("second review: %d, want 422", got)

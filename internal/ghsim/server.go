@@ -88,7 +88,7 @@ type Exchange struct {
 	Query       map[string][]string
 	Header      http.Header // the request's headers (tests collect the credentials sent)
 	RequestBody []byte
-	Status      int
+	Status      int // 0 when the connection was dropped (a Drop fault)
 	Body        []byte
 }
 
