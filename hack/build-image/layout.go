@@ -86,6 +86,10 @@ func tarDir(dir, out string, mtime time.Time) error {
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		// CreateTemp makes the file 0600; the image is not a secret.
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", out, err)
 	}
