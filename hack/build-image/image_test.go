@@ -249,8 +249,11 @@ func checkSBOM(t *testing.T, idx v1.ImageIndex, att, imageDigest v1.Hash, binary
 			t.Errorf("SBOM lists %s at %q, the binary links %s", d.Path, listed[d.Path], d.Version)
 		}
 	}
-	if listed["github.com/spf13/cobra"] == "" {
-		t.Error("the SBOM lacks github.com/spf13/cobra")
+	if listed["github.com/spf13/cobra"] == "" || listed["std"] != bi.GoVersion {
+		t.Errorf("the SBOM lists cobra at %q and the standard library at %q (the binary: %s)", listed["github.com/spf13/cobra"], listed["std"], bi.GoVersion)
+	}
+	if v := bom.Metadata.Component.Version; v != "v9.8.7" {
+		t.Errorf("SBOM main module version %q, want the release's", v)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
@@ -23,6 +24,9 @@ const (
 	cycloneDXPredicate = "https://cyclonedx.org/bom"
 )
 
+// releaseVersion is a version that names a release (v1.2.3, v1.2.3-rc.1).
+var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$`)
+
 // sbom is the CycloneDX SBOM of one built binary, from the module list Go
 // recorded in it (debug/buildinfo), by CycloneDX's own Go generator
 // (cyclonedx-gomod). The dependencies are the ones linked into this binary,
@@ -30,8 +34,12 @@ const (
 // would download every module's source). The document's time and serial
 // number come from its inputs, so that it too is reproducible.
 func sbom(binary, version string, created time.Time) (*cdx.BOM, error) {
-	opts := []bin.Option{bin.WithLogger(zerolog.Nop())}
-	if version != "" && version != "dev" {
+	// The Go standard library is listed too: scanners match its version
+	// against Go's vulnerabilities. A release version (v1.2.3) names the
+	// main module; otherwise the generator derives a pseudo-version from
+	// the commit Go recorded.
+	opts := []bin.Option{bin.WithLogger(zerolog.Nop()), bin.WithIncludeStdlib(true)}
+	if releaseVersion.MatchString(version) {
 		opts = append(opts, bin.WithVersionOverride(version))
 	}
 	g, err := bin.NewGenerator(binary, opts...)
