@@ -80,7 +80,7 @@ func (sim *simulator) addApp() (string, error) {
 	}
 	cfg := sim.cfg
 	sim.AddApp(&ghsim.App{
-		ID: cfg.AppID, ClientID: fmt.Sprintf("Iv23liGhsim%d", cfg.AppID), PublicKey: &key.PublicKey,
+		ID: cfg.AppID, ClientID: appClientID(cfg.AppID), PublicKey: &key.PublicKey,
 		Installations: map[int64][]string{cfg.InstallationID: {cfg.Owner + "/" + cfg.Name}},
 	})
 	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
@@ -121,3 +121,7 @@ func requestLog(w io.Writer) func(ghsim.Exchange) {
 		fmt.Fprintf(w, "ghsim: %s %s → %d%s\n", e.Method, e.Path, e.Status, note)
 	}
 }
+
+// appClientID is the App's client ID (GitHub's preferred JWT issuer, for
+// GITHUB_APP_CLIENT_ID); the App ID works as the issuer too.
+func appClientID(appID int64) string { return fmt.Sprintf("Iv23liGhsim%d", appID) }

@@ -20,7 +20,8 @@ func printUsage(w io.Writer, sim *simulator) {
 	fmt.Fprintf(w, "  CA           %s\n", sim.CAFile)
 	fmt.Fprintf(w, "  token        %s (user octocat)\n", cfg.Token)
 	if sim.AppKeyFile != "" {
-		fmt.Fprintf(w, "  GitHub App   ID %d, installation %d on %s/%s, private key %s\n", cfg.AppID, cfg.InstallationID, cfg.Owner, cfg.Name, sim.AppKeyFile)
+		fmt.Fprintf(w, "  GitHub App   ID %d, installation %d on %s/%s, private key %s (client ID %s)\n",
+			cfg.AppID, cfg.InstallationID, cfg.Owner, cfg.Name, sim.AppKeyFile, appClientID(cfg.AppID))
 	}
 	fmt.Fprintf(w, "  faults       %s\n", describeFaults(cfg))
 	if env := cfg.Workflow.Environment; env != nil {
