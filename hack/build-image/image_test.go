@@ -53,7 +53,8 @@ func TestImage(t *testing.T) {
 	const rev = "0123456789abcdef0123456789abcdef01234567"
 	out := filepath.Join(t.TempDir(), "image.tar")
 	var stdout bytes.Buffer
-	args := []string{"-out", out, "-tag", "ghcr.io/kargo-gha/kargo-gha:test", "-image", pushed, "-version", "v9.8.7", "-revision", rev}
+	layoutDir := filepath.Join(t.TempDir(), "oci")
+	args := []string{"-out", out, "-layout", layoutDir, "-tag", "ghcr.io/kargo-gha/kargo-gha:test", "-image", pushed, "-version", "v9.8.7", "-revision", rev}
 	if err := run(context.Background(), args, &stdout, anonymous{}); err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +115,10 @@ func TestImage(t *testing.T) {
 	}
 
 	// Reproducible: the same inputs give the same tarball, byte for byte.
+	// And a second build into the same layout directory replaces the
+	// first: one image under one name, never two.
 	again := filepath.Join(t.TempDir(), "again.tar")
-	args = []string{"-out", again, "-tag", "ghcr.io/kargo-gha/kargo-gha:test", "-version", "v9.8.7", "-revision", rev}
+	args = []string{"-out", again, "-layout", layoutDir, "-tag", "ghcr.io/kargo-gha/kargo-gha:test", "-version", "v9.8.7", "-revision", rev}
 	if err := run(context.Background(), args, io.Discard, anonymous{}); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +126,14 @@ func TestImage(t *testing.T) {
 	b, _ := os.ReadFile(again)
 	if !bytes.Equal(a, b) {
 		t.Error("two builds of the same inputs differ")
+	}
+	root, err := layout.ImageIndexFromPath(layoutDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, _ := root.IndexManifest()
+	if len(rm.Manifests) != 1 || rm.Manifests[0].Digest != want {
+		t.Errorf("the layout directory lists %+v, want the one index %s", rm.Manifests, want)
 	}
 }
 

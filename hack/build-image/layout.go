@@ -25,25 +25,36 @@ const (
 )
 
 // writeLayoutTarball writes the index as an OCI image layout in a tar
-// file: one index.json entry, the index, named by tag. The tar is written
-// in name order with fixed times, so it too is the same for the same index.
+// file. The tar is written in name order with fixed times, so it too is the
+// same for the same index.
 func writeLayoutTarball(idx v1.ImageIndex, tag name.Tag, out string, mtime time.Time) error {
 	dir, err := os.MkdirTemp("", "kargo-gha-layout-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if err := writeLayout(idx, tag, dir); err != nil {
+		return err
+	}
+	return tarDir(dir, out, mtime)
+}
+
+// writeLayout writes the index as an OCI image layout directory (what
+// crane push --index DIR takes): one index.json entry, the index, named by
+// tag. An earlier layout there is replaced, so the directory never holds
+// two images under one name.
+func writeLayout(idx v1.ImageIndex, tag name.Tag, dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		return err
 	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
+	return p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
 		annotationRefName:       tag.TagStr(),
 		annotationContainerdRef: tag.Name(),
-	})); err != nil {
-		return err
-	}
-	return tarDir(dir, out, mtime)
+	}))
 }
 
 // tarDir writes dir's files to a tar at out, via a temporary file renamed

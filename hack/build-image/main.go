@@ -4,7 +4,8 @@
 // non-root user 65532 (the user Kargo's custom-step containers run as), all
 // in one OCI image index with an SBOM attestation per platform. It writes
 // the index as an OCI layout tarball (docker load, skopeo copy
-// oci-archive:FILE, crane push), pushes it with -image, or both.
+// oci-archive:FILE), as an OCI layout directory with -layout (crane push
+// --index DIR), and pushes it with -image.
 //
 //	go run . -out ../../dist/kargo-gha-image.tar -tag ghcr.io/kargo-gha/kargo-gha:dev
 //	go run . -image registry.example.com/kargo-gha:v0.1.0 -out ''
@@ -45,6 +46,7 @@ func main() {
 // options are build-image's flags, checked.
 type options struct {
 	Out, Image     string
+	Layout         string
 	Tag            name.Tag
 	Platforms      []v1.Platform
 	CACertificates string
@@ -74,6 +76,12 @@ func run(ctx context.Context, args []string, stdout io.Writer, keychain authn.Ke
 		}
 		fmt.Fprintf(stdout, "wrote %s: %s@%s (%s)\n", o.Out, o.Tag, digest, platformList(o.Platforms))
 	}
+	if o.Layout != "" {
+		if err := writeLayout(idx, o.Tag, o.Layout); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s/: %s@%s (crane push --index %s REF)\n", o.Layout, o.Tag, digest, o.Layout)
+	}
 	if o.Image != "" {
 		ref, err := name.ParseReference(o.Image)
 		if err != nil {
@@ -91,6 +99,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, keychain authn.Ke
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("build-image", flag.ContinueOnError)
 	out := fs.String("out", "dist/kargo-gha-image.tar", "where to write the OCI layout tarball ('' with -image: push only)")
+	layoutDir := fs.String("layout", "", "also write the OCI layout as a directory here (for crane push --index DIR REF), replacing what is there")
 	tag := fs.String("tag", "", "the name recorded in the tarball (default: -image, else ghcr.io/kargo-gha/kargo-gha:dev)")
 	image := fs.String("image", "", "push the index to this registry reference (credentials from the docker config)")
 	archs := fs.String("arch", strings.Join(supportedArchs, ","), "comma-separated linux architectures to build: "+strings.Join(supportedArchs, ", "))
@@ -104,8 +113,8 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if *out == "" && *image == "" {
-		return options{}, errors.New("give -out to write a tarball, -image to push, or both")
+	if *out == "" && *image == "" && *layoutDir == "" {
+		return options{}, errors.New("give -out to write a tarball, -layout a directory, -image to push, or several")
 	}
 	platforms, err := parseArchs(*archs)
 	if err != nil {
@@ -136,7 +145,7 @@ func parseFlags(args []string) (options, error) {
 		rev = git("rev-parse", "HEAD")
 	}
 	return options{
-		Out: *out, Image: *image, Tag: t, Platforms: platforms, CACertificates: *caFile,
+		Out: *out, Image: *image, Layout: *layoutDir, Tag: t, Platforms: platforms, CACertificates: *caFile,
 		Meta: metadata{Source: *source, Revision: rev, Version: *version, Created: created},
 	}, nil
 }
