@@ -28,7 +28,7 @@ demo:
 # The container image for linux/amd64 and linux/arm64 (ARCH=amd64 for one),
 # one OCI index with an SBOM per platform, as an OCI layout tarball
 # (docker load / skopeo copy oci-archive:...), the same layout as a
-# directory (crane push --index dist/kargo-gha-oci REF) and, with IMAGE=,
+# directory (crane push dist/kargo-gha-oci REF) and, with IMAGE=,
 # pushed:
 #   make image
 #   make image IMAGE=registry.example.com/kargo-gha:v0.1.0 VERSION=v0.1.0

@@ -40,7 +40,7 @@ func writeLayoutTarball(idx v1.ImageIndex, tag name.Tag, out string, mtime time.
 }
 
 // writeLayout writes the index as an OCI image layout directory (what
-// crane push --index DIR takes): one index.json entry, the index, named by
+// crane push DIR takes): one index.json entry, the index, named by
 // tag. An earlier layout there is replaced, so the directory never holds
 // two images under one name.
 func writeLayout(idx v1.ImageIndex, tag name.Tag, dir string) error {

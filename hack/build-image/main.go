@@ -5,7 +5,7 @@
 // in one OCI image index with an SBOM attestation per platform. It writes
 // the index as an OCI layout tarball (docker load, skopeo copy
 // oci-archive:FILE), as an OCI layout directory with -layout (crane push
-// --index DIR), and pushes it with -image.
+// DIR REF), and pushes it with -image.
 //
 //	go run . -out ../../dist/kargo-gha-image.tar -tag ghcr.io/kargo-gha/kargo-gha:dev
 //	go run . -image registry.example.com/kargo-gha:v0.1.0 -out ''
@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, keychain authn.Ke
 		if err := writeLayout(idx, o.Tag, o.Layout); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "wrote %s/: %s@%s (crane push --index %s REF)\n", o.Layout, o.Tag, digest, o.Layout)
+		fmt.Fprintf(stdout, "wrote %s/: %s@%s (crane push %s REF)\n", o.Layout, o.Tag, digest, o.Layout)
 	}
 	if o.Image != "" {
 		ref, err := name.ParseReference(o.Image)
@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, keychain authn.Ke
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("build-image", flag.ContinueOnError)
 	out := fs.String("out", "dist/kargo-gha-image.tar", "where to write the OCI layout tarball ('' with -image: push only)")
-	layoutDir := fs.String("layout", "", "also write the OCI layout as a directory here (for crane push --index DIR REF), replacing what is there")
+	layoutDir := fs.String("layout", "", "also write the OCI layout as a directory here (for crane push DIR REF), replacing what is there")
 	tag := fs.String("tag", "", "the name recorded in the tarball (default: -image, else ghcr.io/kargo-gha/kargo-gha:dev)")
 	image := fs.String("image", "", "push the index to this registry reference (credentials from the docker config)")
 	archs := fs.String("arch", strings.Join(supportedArchs, ","), "comma-separated linux architectures to build: "+strings.Join(supportedArchs, ", "))
