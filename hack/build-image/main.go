@@ -58,6 +58,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, keychain authn.Ke
 	if err != nil {
 		return err
 	}
+	if o.Meta.Revision == "" {
+		fmt.Fprintf(stdout, "note: no %s label: not a git checkout (-revision sets it)\n", labelRevision)
+	}
 	idx, cleanup, err := build(o)
 	defer cleanup()
 	if err != nil {
