@@ -98,18 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.Owner, c.Name, ok = strings.Cut(*repo, "/"); !ok || c.Owner == "" || c.Name == "" || strings.Contains(c.Name, "/") {
 		return config{}, usagef("-repo %q: must be OWNER/NAME", *repo)
 	}
-	for name, rate := range map[string]float64{"-fault-5xx-rate": c.Faults.ServerError, "-lost-answer-rate": c.Faults.LostAnswer, "-secondary-rate-limit-rate": c.Faults.SecondaryRateLimit} {
-		if !(rate >= 0 && rate <= 1) {
-			return config{}, usagef("%s %v: must be a share from 0 to 1 (0.1 is one request in ten)", name, rate)
-		}
-	}
-	for name, d := range map[string]time.Duration{"-run-delay": c.RunDelay, "-queued-for": c.QueuedFor, "-run-for": c.RunFor, "-read-lag": c.ReadLag} {
-		if d < 0 {
-			return config{}, usagef("%s %v: must not be negative", name, d)
-		}
-	}
-	if c.Faults.SecondaryRateLimit > 0 && c.Faults.RetryAfter < time.Second {
-		return config{}, usagef("-secondary-retry-after %v: must be at least 1s", c.Faults.RetryAfter)
+	if err := c.checkTimesAndFaults(); err != nil {
+		return config{}, err
 	}
 	switch {
 	case *noApp:
@@ -132,6 +122,25 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		c.Workflow.Environment = &ghsim.Environment{Name: *envName, Reviewers: splitList(*reviewers), Manual: true}
 	}
 	return c, nil
+}
+
+// checkTimesAndFaults refuses fault shares outside 0..1 and negative
+// durations, naming the flag.
+func (c *config) checkTimesAndFaults() error {
+	for name, rate := range map[string]float64{"-fault-5xx-rate": c.Faults.ServerError, "-lost-answer-rate": c.Faults.LostAnswer, "-secondary-rate-limit-rate": c.Faults.SecondaryRateLimit} {
+		if !(rate >= 0 && rate <= 1) {
+			return usagef("%s %v: must be a share from 0 to 1 (0.1 is one request in ten)", name, rate)
+		}
+	}
+	for name, d := range map[string]time.Duration{"-run-delay": c.RunDelay, "-queued-for": c.QueuedFor, "-run-for": c.RunFor, "-read-lag": c.ReadLag} {
+		if d < 0 {
+			return usagef("%s %v: must not be negative", name, d)
+		}
+	}
+	if c.Faults.SecondaryRateLimit > 0 && c.Faults.RetryAfter < time.Second {
+		return usagef("-secondary-retry-after %v: must be at least 1s", c.Faults.RetryAfter)
+	}
+	return nil
 }
 
 func splitList(s string) []string {
