@@ -25,9 +25,18 @@ test: openapi
 demo:
 	./scripts/demo.sh
 
-# The container image, as a tarball (docker load / crane push / skopeo copy).
+# The container image for linux/amd64 and linux/arm64 (ARCH=amd64 for one),
+# one OCI index with an SBOM per platform, as an OCI layout tarball
+# (docker load / skopeo copy oci-archive:...), the same layout as a
+# directory (crane push dist/kargo-gha-oci REF) and, with IMAGE=,
+# pushed:
+#   make image
+#   make image IMAGE=registry.example.com/kargo-gha:v0.1.0 VERSION=v0.1.0
+ARCH ?= amd64,arm64
 image:
-	cd hack/build-image && $(GO) run . -out ../../dist/kargo-gha-image.tar -tag ghcr.io/kargo-gha/kargo-gha:dev
+	env -u GOOS -u GOARCH -u GOFLAGS $(GO) -C hack/build-image run . \
+		-out $(CURDIR)/dist/kargo-gha-image.tar -layout $(CURDIR)/dist/kargo-gha-oci \
+		-arch "$(ARCH)" -version "$(VERSION)" -revision "$(REVISION)" $(if $(IMAGE),-image "$(IMAGE)")
 
 # Only the Kargo module: Kargo's promotion engine running these steps (see test).
 kargo-test:

@@ -12,11 +12,11 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
 
@@ -30,18 +30,53 @@ const (
 	caPath = "/etc/ssl/certs/ca-certificates.crt"
 )
 
-// epoch is the timestamp of every file and of the image, so that the same
-// inputs give the same image digest.
-var epoch = time.Unix(0, 0).UTC()
+// The OCI annotation keys, also set as labels (docker inspect shows
+// labels; registries and scanners read annotations).
+const (
+	labelSource      = "org.opencontainers.image.source"
+	labelRevision    = "org.opencontainers.image.revision"
+	labelCreated     = "org.opencontainers.image.created"
+	labelVersion     = "org.opencontainers.image.version"
+	labelTitle       = "org.opencontainers.image.title"
+	labelDescription = "org.opencontainers.image.description"
+	labelLicenses    = "org.opencontainers.image.licenses"
+)
+
+// metadata is what the image says about itself. Created is the time of
+// every file and of the image (SOURCE_DATE_EPOCH or the commit's time), so
+// that the same inputs give the same digest.
+type metadata struct {
+	Source   string
+	Revision string
+	Version  string
+	Created  time.Time
+}
+
+// annotations are the OCI annotations (and labels) of the image and index.
+func (m metadata) annotations() map[string]string {
+	a := map[string]string{
+		labelSource:      m.Source,
+		labelCreated:     m.Created.UTC().Format(time.RFC3339),
+		labelVersion:     m.Version,
+		labelTitle:       "kargo-gha",
+		labelDescription: "GitHub Actions promotion steps for Kargo: dispatch a workflow, wait for its run",
+		labelLicenses:    "Apache-2.0",
+	}
+	if m.Revision != "" {
+		a[labelRevision] = m.Revision
+	}
+	return a
+}
 
 type imageSpec struct {
 	Binary         string
 	CACertificates string
-	Arch           string
-	Version        string
+	Platform       v1.Platform
+	Meta           metadata
 }
 
-// buildBinary compiles a static kargo-gha for linux/arch.
+// buildBinary compiles a static kargo-gha for linux/arch into a new
+// temporary directory (the caller removes it).
 func buildBinary(arch, version string) (string, error) {
 	dir, err := os.MkdirTemp("", "kargo-gha-image-")
 	if err != nil {
@@ -50,7 +85,9 @@ func buildBinary(arch, version string) (string, error) {
 	bin := filepath.Join(dir, "kargo-gha")
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version, "-o", bin, "./cmd/kargo-gha")
 	cmd.Dir = repoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	// GOFLAGS is cleared so that a caller's -mod or -buildvcs cannot change
+	// the binary; -trimpath keeps build paths out of it.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
@@ -75,7 +112,8 @@ func assemble(spec imageSpec) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	layerTar, err := layer([]file{
+	created := spec.Meta.Created.UTC()
+	layerTar, err := layer(created, []file{
 		{path: "etc/", mode: 0o755, dir: true},
 		{path: "etc/passwd", mode: 0o644, data: []byte(fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", nonRootUID, nonRootUID))},
 		{path: "etc/group", mode: 0o644, data: []byte(fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", nonRootUID))},
@@ -90,11 +128,13 @@ func assemble(spec imageSpec) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerTar)), nil })
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerTar)), nil },
+		tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.AppendLayers(empty.Image, l)
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	img, err := mutate.AppendLayers(base, l)
 	if err != nil {
 		return nil, err
 	}
@@ -103,18 +143,17 @@ func assemble(spec imageSpec) (v1.Image, error) {
 		return nil, err
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Created = "linux", spec.Arch, v1.Time{Time: epoch}
+	cf.OS, cf.Architecture, cf.Variant, cf.Created = spec.Platform.OS, spec.Platform.Architecture, spec.Platform.Variant, v1.Time{Time: created}
 	cf.Config.Entrypoint = []string{binaryPath}
 	cf.Config.User = fmt.Sprintf("%d:%d", nonRootUID, nonRootUID)
 	cf.Config.WorkingDir = "/home/nonroot"
 	cf.Config.Env = []string{"PATH=/", "SSL_CERT_FILE=" + caPath}
-	cf.Config.Labels = map[string]string{
-		"org.opencontainers.image.title":       "kargo-gha",
-		"org.opencontainers.image.description": "GitHub Actions promotion steps for Kargo: dispatch a workflow, wait for its run",
-		"org.opencontainers.image.version":     spec.Version,
-		"org.opencontainers.image.licenses":    "Apache-2.0",
+	cf.Config.Labels = spec.Meta.annotations()
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		return nil, err
 	}
-	return mutate.ConfigFile(img, cf)
+	return mutate.Annotations(img, spec.Meta.annotations()).(v1.Image), nil
 }
 
 type file struct {
@@ -125,11 +164,11 @@ type file struct {
 	uid  int
 }
 
-func layer(files []file) ([]byte, error) {
+func layer(mtime time.Time, files []file) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
-		h := &tar.Header{Name: f.path, Mode: f.mode, ModTime: epoch, Uid: f.uid, Gid: f.uid, Format: tar.FormatPAX}
+		h := &tar.Header{Name: f.path, Mode: f.mode, ModTime: mtime, Uid: f.uid, Gid: f.uid, Format: tar.FormatPAX}
 		if f.dir {
 			h.Typeflag = tar.TypeDir
 		} else {
@@ -146,15 +185,6 @@ func layer(files []file) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// write saves the image as a tarball that docker load and crane accept.
-func write(img v1.Image, tag, out string) error {
-	ref, err := name.NewTag(tag)
-	if err != nil {
-		return err
-	}
-	return tarball.WriteToFile(out, ref, img)
 }
 
 // caBundle is the CA bundle the image carries: the file given, or by

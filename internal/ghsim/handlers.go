@@ -34,6 +34,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/runs/{id}/jobs", s.route("jobs", s.listJobs))
 	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/runs/{id}/pending_deployments", s.route("pending-deployments", s.pendingDeployments))
 	mux.HandleFunc("POST /repos/{owner}/{repo}/actions/runs/{id}/cancel", s.route("cancel", s.cancelRun))
+	mux.HandleFunc("POST /repos/{owner}/{repo}/actions/runs/{id}/pending_deployments", s.route("review-deployments", s.reviewDeployments))
 	mux.HandleFunc("POST /app/installations/{id}/access_tokens", s.route("token", s.exchangeToken))
 	mux.HandleFunc("GET /meta", s.route("meta", s.meta))
 	mux.HandleFunc("GET /user", s.route("user", s.user))
@@ -106,7 +107,14 @@ func (s *Server) route(name string, h func(http.ResponseWriter, *http.Request, s
 			rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 			w = rec
 			defer func() {
-				s.opts.Observe(Exchange{Route: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), RequestBody: body, Status: rec.status, Body: rec.body.Bytes()})
+				status, dropped := rec.status, recover()
+				if dropped != nil {
+					status = 0 // a Drop fault: no answer was sent
+				}
+				s.opts.Observe(Exchange{Route: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), RequestBody: body, Status: status, Body: rec.body.Bytes()})
+				if dropped != nil {
+					panic(dropped)
+				}
 			}()
 		}
 		s.mu.Lock()

@@ -23,6 +23,7 @@ type run struct {
 	// cancelledAt is when it was cancelled (cancel.go), cancels how often.
 	cancelledAt time.Time
 	cancels     int
+	review      review // a reviewer's decision, for a Manual environment
 }
 
 // status is computed from the clock, so runs progress without goroutines.
@@ -34,8 +35,14 @@ func (r *run) status(now time.Time) (status, conclusion string, updated time.Tim
 	var approval time.Duration
 	if env := r.workflow.Environment; env != nil {
 		approval = env.ApprovalFor
+		if env.Manual {
+			approval = r.review.waited(started, now)
+		}
 	}
 	done := started.Add(approval).Add(r.runFor)
+	if r.review.rejected {
+		done = started.Add(approval)
+	}
 	switch {
 	case now.Before(started):
 		return "queued", "", r.createdAt
@@ -51,6 +58,9 @@ func (r *run) status(now time.Time) (status, conclusion string, updated time.Tim
 
 // conclusion is what the run ends with once it has a conclusion.
 func (r *run) conclusion() string {
+	if r.review.rejected {
+		return "failure"
+	}
 	if c := r.workflow.Conclusion; c != "" {
 		return c
 	}

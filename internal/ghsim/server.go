@@ -92,7 +92,7 @@ type Exchange struct {
 	Query       map[string][]string
 	Header      http.Header // the request's headers (tests collect the credentials sent)
 	RequestBody []byte
-	Status      int
+	Status      int // 0 when the connection was dropped (a Drop fault)
 	Body        []byte
 }
 
@@ -181,6 +181,10 @@ type Environment struct {
 	Name        string
 	Reviewers   []string
 	ApprovalFor time.Duration
+	// Manual, instead of ApprovalFor, holds each run in "waiting" until a
+	// reviewer approves or rejects it (POST .../pending_deployments, see
+	// review.go), as a person does by hand.
+	Manual bool
 }
 
 // App is a simulated GitHub App.
