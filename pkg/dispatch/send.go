@@ -109,13 +109,15 @@ func (d *Dispatcher) send(ctx context.Context, c *ghclient.Client, req Request, 
 // postFallingBack sends the dispatch the host's way, newest first, and
 // steps back only on an answer refusing the version or the field: a 400,
 // which GitHub did not act on, so sending again is safe. At most three
-// tries, each way once; the way that was answered is remembered for the
+// tries, each way at most once; the way that was answered is remembered for the
 // host and in s.
 func (d *Dispatcher) postFallingBack(ctx context.Context, c *ghclient.Client, host *hostState, req Request, s *State) (*github.WorkflowDispatchRunDetails, bool, error) {
 	api := dispatchAPI(host, c, s)
+	tried := map[DispatchAPI]bool{}
 	for {
+		tried[api] = true
 		details, wrote, err := d.post(ctx, c, host, req, s, api)
-		next, ok := fallback(api, err)
+		next, ok := fallback(api, err, tried)
 		if api == API2026 && (ok || err == nil || refused(err)) {
 			c.LearnServes2026(!ok) // the answer came under 2026-03-10, or refused it
 		}

@@ -45,23 +45,36 @@ func (a DispatchAPI) version() string {
 func (a DispatchAPI) runDetailsField() bool { return a == API2022RunDetails }
 
 // fallback is the next way to try after err refused api, if err says that
-// the version or the field is unknown. A 5xx, a lost answer or any other
-// refusal is no reason: the first may have been acted on, the others would
-// be refused again.
-func fallback(api DispatchAPI, err error) (DispatchAPI, bool) {
+// the version or the field is unknown and that way was not tried yet. A
+// 5xx, a lost answer or any other refusal is no reason: the first may have
+// been acted on, the others would be refused again.
+func fallback(api DispatchAPI, err error, tried map[DispatchAPI]bool) (DispatchAPI, bool) {
+	next := api
 	switch {
 	case (api == API2026 || api == "") && ghclient.UnsupportedVersion(err):
-		return API2022RunDetails, true
+		next = API2022RunDetails
+	case api == API2022RunDetails && ghclient.UnsupportedVersion(err):
+		// An Enterprise Server that started on 2022-11-28 (see dispatchAPI)
+		// and no longer serves it.
+		next = API2026
 	case api == API2022RunDetails && refusesRunDetails(err):
-		return API2022, true
+		next = API2022
 	}
-	return api, false
+	if next == api || tried[next] {
+		return api, false
+	}
+	return next, true
 }
 
 // dispatchAPI is where a dispatch starts: what the host taught this
 // process, else what the saved state learned (a step resumed by another
 // process), else what the client's reads learned (a host that refused
-// 2026-03-10 for reads refuses it for the dispatch), else the newest.
+// 2026-03-10 for reads refuses it for the dispatch), else the newest on
+// github.com and GHE.com, and 2022-11-28 with return_run_details on an
+// Enterprise Server. An Enterprise Server at 3.21 or later answers that
+// with the run's details too, and one at 3.20 costs one refused try (as
+// before 2026-03-10) instead of two: a command-line process, which
+// remembers nothing between invocations, pays this on every dispatch.
 func dispatchAPI(host *hostState, c *ghclient.Client, s *State) DispatchAPI {
 	if a := host.getAPI(); a != "" {
 		return a
@@ -69,7 +82,11 @@ func dispatchAPI(host *hostState, c *ghclient.Client, s *State) DispatchAPI {
 	if s.DispatchAPI != "" {
 		return s.DispatchAPI
 	}
-	if serves, known := c.Serves2026(); known && !serves {
+	serves, known := c.Serves2026()
+	switch {
+	case known && serves:
+		return API2026
+	case known || c.Repo.Enterprise:
 		return API2022RunDetails
 	}
 	return API2026

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-github/v90/github"
 
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
 	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 )
@@ -47,9 +48,11 @@ func (p *posts) take() []post {
 	return l
 }
 
-// A host serving only 2026-03-10, one serving only 2022-11-28 (with run
-// details) and GHES 3.20: each dispatch starts exactly one run and finds
-// it; a host's refusals are paid once per process.
+// Enterprise Servers (the simulator's hosts) serving only 2026-03-10, only
+// 2022-11-28 (with run details), and GHES 3.20: each dispatch starts
+// exactly one run and finds it; an Enterprise Server is asked under
+// 2022-11-28 first (dispatchAPI), and a host's refusals are paid once per
+// process.
 func TestDispatchFindsTheRunOnEachAPIVersion(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -62,19 +65,19 @@ func TestDispatchFindsTheRunOnEachAPIVersion(t *testing.T) {
 		{
 			name:   "only 2026-03-10",
 			opts:   ghsim.Options{APIVersions: []string{ghsim.APIVersion2026}},
-			first:  []post{{"2026-03-10", false, 200}},
+			first:  []post{{"2022-11-28", true, 400}, {"2026-03-10", false, 200}},
 			method: ByRunDetails, api: API2026,
 		},
 		{
 			name:   "only 2022-11-28",
 			opts:   ghsim.Options{APIVersions: []string{ghsim.APIVersion2022}},
-			first:  []post{{"2026-03-10", false, 400}, {"2022-11-28", true, 200}},
+			first:  []post{{"2022-11-28", true, 200}},
 			method: ByRunDetails, api: API2022RunDetails,
 		},
 		{
 			name:   "GHES 3.20",
 			opts:   ghsim.Options{Answer: ghsim.AnswerGHES320},
-			first:  []post{{"2026-03-10", false, 400}, {"2022-11-28", true, 400}, {"2022-11-28", false, 204}},
+			first:  []post{{"2022-11-28", true, 400}, {"2022-11-28", false, 204}},
 			method: ByRunListing, api: API2022,
 		},
 	}
@@ -131,8 +134,8 @@ func TestServerErrorOnTheNewestVersionNeverFallsBack(t *testing.T) {
 			s := d.Record(r, "", false)
 			_, _ = d.run(context.Background(), f.ghesClient(t), r, s)
 			got := seen.take()
-			if len(got) != 1 || got[0].version != "2026-03-10" {
-				t.Fatalf("POSTs %+v, want the one under 2026-03-10 and nothing after it", got)
+			if len(got) != 1 {
+				t.Fatalf("POSTs %+v, want the first and nothing after it", got)
 			}
 			if s.DispatchAPI != "" {
 				t.Fatalf("a lost answer taught the state %q", s.DispatchAPI)
@@ -152,20 +155,23 @@ func TestFallbackOnlyOnAnUnknownVersionOrField(t *testing.T) {
 		err  error
 		next DispatchAPI
 		ok   bool
+		// tried2026: 2026-03-10 was refused already in this dispatch.
+		tried2026 bool
 	}{
-		{API2026, answer(400, "Unsupported 'X-GitHub-Api-Version' header: 2026-03-10. Supported versions are: 2022-11-28"), API2022RunDetails, true},
-		{API2026, answer(400, "Problems parsing JSON"), API2026, false},
-		{API2026, answer(422, "Unsupported API version"), API2026, false},
-		{API2026, answer(500, "Unsupported API version"), API2026, false},
-		{API2026, answer(400, "\"return_run_details\" is not a permitted key."), API2026, false},
-		{API2022RunDetails, answer(400, "Invalid request.\n\n\"return_run_details\" is not a permitted key."), API2022, true},
-		{API2022RunDetails, answer(502, "return_run_details"), API2022RunDetails, false},
-		{API2022RunDetails, answer(400, "Unsupported API version"), API2022RunDetails, false},
-		{API2022, answer(400, "return_run_details is not a permitted key"), API2022, false},
-		{API2026, nil, API2026, false},
+		{API2026, answer(400, "Unsupported 'X-GitHub-Api-Version' header: 2026-03-10. Supported versions are: 2022-11-28"), API2022RunDetails, true, false},
+		{API2026, answer(400, "Problems parsing JSON"), API2026, false, false},
+		{API2026, answer(422, "Unsupported API version"), API2026, false, false},
+		{API2026, answer(500, "Unsupported API version"), API2026, false, false},
+		{API2026, answer(400, "\"return_run_details\" is not a permitted key."), API2026, false, false},
+		{API2022RunDetails, answer(400, "Invalid request.\n\n\"return_run_details\" is not a permitted key."), API2022, true, false},
+		{API2022RunDetails, answer(502, "return_run_details"), API2022RunDetails, false, false},
+		{API2022RunDetails, answer(400, "Unsupported API version"), API2026, true, false},
+		{API2022RunDetails, answer(400, "Unsupported API version"), API2022RunDetails, false, true},
+		{API2022, answer(400, "return_run_details is not a permitted key"), API2022, false, false},
+		{API2026, nil, API2026, false, false},
 	}
 	for _, tc := range cases {
-		next, ok := fallback(tc.api, tc.err)
+		next, ok := fallback(tc.api, tc.err, map[DispatchAPI]bool{tc.api: true, API2026: tc.tried2026})
 		if next != tc.next || ok != tc.ok {
 			t.Errorf("fallback(%s, %v) = %s, %t; want %s, %t", tc.api, tc.err, next, ok, tc.next, tc.ok)
 		}
@@ -245,5 +251,24 @@ func (d *Dispatcher) run(ctx context.Context, c *ghclient.Client, r Request, s *
 		if err := d.clock().Sleep(ctx, step.Wait); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// Where a dispatch starts when nothing was learned yet: the newest version
+// on github.com, 2022-11-28 with run details on an Enterprise Server (one
+// refused try on GHES 3.20 rather than two, which a command-line process
+// pays on every invocation).
+func TestDispatchStartsPerHostKind(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ghsim.Options{})
+	dotcom := f.client(t, "https://github.com/myorg/my-app", credentials.Credentials{Token: token})
+	if got := dispatchAPI(&hostState{}, dotcom, &State{}); got != API2026 {
+		t.Errorf("github.com starts with %q, want %q", got, API2026)
+	}
+	if got := dispatchAPI(&hostState{}, f.ghesClient(t), &State{}); got != API2022RunDetails {
+		t.Errorf("an Enterprise Server starts with %q, want %q", got, API2022RunDetails)
+	}
+	if got := dispatchAPI(&hostState{}, f.ghesClient(t), &State{DispatchAPI: API2022}); got != API2022 {
+		t.Errorf("a saved state's way %q is not kept: %q", API2022, got)
 	}
 }
