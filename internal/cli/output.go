@@ -20,6 +20,7 @@ const EnvKargoOutput = "KARGO_OUTPUT"
 var outputKeys = map[string]bool{
 	"runID": true, "runURL": true, "htmlURL": true, "attribution": true, "correlationKey": true,
 	"conclusion": true, "runAttempt": true, "failedJobs": true,
+	"outputs": true, "failure": true,
 }
 
 // output is a step's output, in a stable key order.

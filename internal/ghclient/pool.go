@@ -89,6 +89,9 @@ type Pool struct {
 
 	once       sync.Once
 	transports map[bool]*http.Transport
+	// downloads are the blob store's clients, per TLS setting (download.go).
+	downloadOnce sync.Once
+	downloads    map[bool]*http.Client
 	clients    bounded.Map[string, *Client]
 	tokens     credentials.Cache
 }
@@ -103,6 +106,9 @@ type Client struct {
 	loginMu    sync.Mutex
 	login      string
 	loginKnown bool
+
+	// download fetches blobs GitHub redirects to (download.go).
+	download *http.Client
 }
 
 // Client returns the shared client for repo with creds.
@@ -158,7 +164,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	// An App installation acts as its bot, which GET /user does not name;
 	// an installation token minted elsewhere (ghs_…) neither: no lookup.
 	noLogin := creds.App != nil || strings.HasPrefix(creds.Token, "ghs_")
-	return &Client{Client: gh, Repo: repo, Tokens: tokens, loginKnown: noLogin}, nil
+	return &Client{Client: gh, Repo: repo, Tokens: tokens, loginKnown: noLogin, download: p.downloadClient(insecure)}, nil
 }
 
 // appTokens returns the shared installation token source for the App,

@@ -15,6 +15,10 @@ const (
 	outRunAttempt     = "runAttempt"
 	outFailedJobs     = "failedJobs"
 	outAttribution    = "attribution"
+	// outOutputs holds the run's outputs artifact's keys; outFailure the
+	// failed step's log excerpt (runoutputs.go).
+	outOutputs = "outputs"
+	outFailure = "failure"
 	// outDispatch holds a dispatch's progress while it is Running.
 	outDispatch = "dispatch"
 	// outWait holds the wait step's progress while it is Running.
