@@ -92,8 +92,14 @@ func (c *Checker) Outputs(ctx context.Context, client *ghclient.Client, runID in
 }
 
 func outputsErr(format string, args ...any) error {
-	return failure.Final(fmt.Errorf("%w: %s", ErrOutputs, fmt.Sprintf(format, args...)))
+	return failure.Final(&outputsError{msg: fmt.Sprintf(format, args...)})
 }
+
+// outputsError is an ErrOutputs whose message says only what is wrong.
+type outputsError struct{ msg string }
+
+func (e *outputsError) Error() string        { return e.msg }
+func (e *outputsError) Is(target error) bool { return target == ErrOutputs }
 
 // findArtifact is the one unexpired artifact of the run named name.
 func findArtifact(ctx context.Context, client *ghclient.Client, runID int64, name string) (*github.Artifact, error) {
