@@ -113,15 +113,8 @@ func (r *run) writeLog(w io.Writer, spec Job, failed bool) error {
 			line(start, "ok")
 			continue
 		}
-		for i, written := 0, int64(0); written < spec.LogFill; i++ {
-			text := fmt.Sprintf("output line %d %s", i, strings.Repeat("x", 60))
-			line(start, text)
-			written += int64(len(logTime) + 2 + len(text))
-			if i%1024 == 1023 {
-				if err := bw.Flush(); err != nil {
-					return err
-				}
-			}
+		if err := writeFill(bw, start, spec.LogFill); err != nil {
+			return err
 		}
 		for _, l := range spec.Log {
 			line(end.Add(-time.Millisecond), l)
@@ -131,4 +124,23 @@ func (r *run) writeLog(w io.Writer, spec Job, failed bool) error {
 	_, end := r.stepSpan(spec, len(spec.Steps))
 	line(end, "Cleaning up orphan processes")
 	return bw.Flush()
+}
+
+// writeFill writes about n bytes of numbered filler lines at t, from one
+// reused buffer: a log of gigabytes costs the simulator no memory.
+func writeFill(bw *bufio.Writer, t time.Time, n int64) error {
+	line := []byte(t.UTC().Format(logTime) + " output line ")
+	prefix := len(line)
+	pad := strings.Repeat("x", 60)
+	for i, written := int64(0), int64(0); written < n; i++ {
+		line = strconv.AppendInt(line[:prefix], i, 10)
+		line = append(line, ' ')
+		line = append(line, pad...)
+		line = append(line, '\n')
+		if _, err := bw.Write(line); err != nil {
+			return err
+		}
+		written += int64(len(line))
+	}
+	return nil
 }

@@ -188,10 +188,12 @@ func outputsEntry(archive []byte) ([]byte, error) {
 	// by what was checked, and archive/zip checks the CRC at the end.
 	raw, err := io.ReadAll(io.LimitReader(rc, MaxOutputsBytes+1))
 	switch {
+	case errors.Is(err, zip.ErrFormat):
+		return nil, fmt.Errorf("%s inflates to more than its header says (%d bytes): a zip bomb or a broken archive", OutputsFile, entry.UncompressedSize64)
 	case err != nil:
 		return nil, fmt.Errorf("%s: %v", OutputsFile, err)
 	case len(raw) > MaxOutputsBytes:
-		return nil, fmt.Errorf("%s inflates to more than %d KiB, more than its header says: a zip bomb", OutputsFile, MaxOutputsBytes>>10)
+		return nil, fmt.Errorf("%s inflates to more than %d KiB, more than its header says: a zip bomb or a broken archive", OutputsFile, MaxOutputsBytes>>10)
 	}
 	return raw, nil
 }

@@ -81,27 +81,39 @@ func readExcerpt(ctx context.Context, client *ghclient.Client, j *FailedJob) ([]
 // cleaned. Reading stops where that step ends. Without the step's times it
 // takes the last section that holds an error.
 func StepExcerpt(r io.Reader, started, completed time.Time, n int) ([]string, error) {
-	s := &sectionScan{
-		br: bufio.NewReaderSize(r, maxLogLineBytes), n: n,
-		start: started.Truncate(time.Second), end: completed.Truncate(time.Second).Add(time.Second),
-		windowed: !started.IsZero() && !completed.IsZero(),
+	s := &sectionScan{br: bufio.NewReaderSize(r, maxLogLineBytes), ring: newRing(n), best: newRing(n)}
+	if !started.IsZero() && !completed.IsZero() {
+		s.windowed = true
+		s.start = secondKey(started)
+		s.startNext = secondKey(started.Add(time.Second))
+		s.endLast = secondKey(completed)
+		s.end = secondKey(completed.Add(time.Second))
 	}
 	return s.run()
 }
 
-// sectionScan follows one pass over a log.
+// secondKey is a time as the first 19 characters of a log line's
+// timestamp (UTC, to the second): keys compare as the times do, without
+// parsing every line.
+func secondKey(t time.Time) []byte { return []byte(t.UTC().Format("2006-01-02T15:04:05")) }
+
+// sectionScan follows one pass over a log. Lines are kept raw in a ring
+// and cleaned only once, at the end: a log of millions of lines costs a
+// copy per kept line, not a cleaning.
 type sectionScan struct {
-	br         *bufio.Reader
-	n          int
-	start, end time.Time
-	windowed   bool
+	br       *bufio.Reader
+	windowed bool
+	// start, startNext, endLast and end are second keys: the failed step's
+	// first second, the one after it, its last second, and the one after.
+	start, startNext, endLast, end []byte
 
 	in       bool
 	sawError bool
-	ring     []string
-	last     time.Time
+	ring     *ring
+	last     []byte
 	// best is, without a window, the last section that held an error.
-	best []string
+	best     *ring
+	bestSeen bool
 }
 
 func (s *sectionScan) run() ([]string, error) {
@@ -123,31 +135,32 @@ func (s *sectionScan) run() ([]string, error) {
 
 // line takes one log line; true when the section has ended.
 func (s *sectionScan) line(raw []byte) (done bool) {
-	t, text := splitTimestamp(raw)
-	if t.IsZero() {
-		t = s.last
+	key, text := splitTimestamp(raw)
+	if key == nil {
+		key = s.last
+	} else {
+		s.last = append(s.last[:0], key...)
 	}
-	s.last = t
 	if !s.windowed {
 		s.unwindowed(text)
 		return false
 	}
 	switch {
-	case !s.in && !t.IsZero() && !t.Before(s.start):
+	case !s.in && key != nil && bytes.Compare(key, s.start) >= 0:
 		s.in = true
 	case !s.in:
 		return false
 	}
-	if !t.Before(s.end) {
+	if bytes.Compare(key, s.end) >= 0 {
 		return true
 	}
 	if stepBoundary(text) {
 		switch {
 		case s.sawError:
 			return true // the next step starts
-		case t.Before(s.start.Add(time.Second)):
-			s.ring = s.ring[:0] // an earlier step's tail shares the first second
-		case !t.Before(s.end.Add(-time.Second)):
+		case bytes.Compare(key, s.startNext) < 0:
+			s.ring.reset() // an earlier step's tail shares the first second
+		case bytes.Compare(key, s.endLast) >= 0:
 			return true
 		}
 	}
@@ -157,52 +170,99 @@ func (s *sectionScan) line(raw []byte) (done bool) {
 
 // unwindowed keeps the current section and remembers the last one that
 // held an error.
-func (s *sectionScan) unwindowed(text string) {
+func (s *sectionScan) unwindowed(text []byte) {
 	if stepBoundary(text) {
 		if s.sawError {
-			s.best = append(s.best[:0], s.ring...)
+			s.best.copyFrom(s.ring)
+			s.bestSeen = true
 		}
-		s.ring, s.sawError = s.ring[:0], false
+		s.ring.reset()
+		s.sawError = false
 	}
 	s.keep(text)
 }
 
-func (s *sectionScan) keep(text string) {
-	if strings.HasPrefix(text, "##[error]") {
+func (s *sectionScan) keep(text []byte) {
+	if bytes.HasPrefix(text, []byte("##[error]")) {
 		s.sawError = true
 	}
-	l := excerptLine(text)
-	if l == "" {
+	if t := bytes.TrimSpace(text); len(t) == 0 || bytes.HasPrefix(t, []byte("##[endgroup]")) {
 		return
 	}
-	if len(s.ring) == s.n {
-		copy(s.ring, s.ring[1:])
-		s.ring = s.ring[:s.n-1]
-	}
-	s.ring = append(s.ring, l)
+	s.ring.push(text)
 }
 
 func (s *sectionScan) result() []string {
+	r := s.ring
 	if !s.windowed && !s.sawError {
-		return append([]string(nil), s.best...)
+		if !s.bestSeen {
+			return nil
+		}
+		r = s.best
 	}
-	return append([]string(nil), s.ring...)
+	var out []string
+	for _, l := range r.lines() {
+		if c := excerptLine(string(l)); c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ring holds the last n lines, reusing their buffers.
+type ring struct {
+	buf   [][]byte
+	first int
+	size  int
+}
+
+func newRing(n int) *ring { return &ring{buf: make([][]byte, max(n, 0))} }
+
+func (r *ring) push(line []byte) {
+	if len(r.buf) == 0 {
+		return
+	}
+	i := (r.first + r.size) % len(r.buf)
+	if r.size == len(r.buf) {
+		i = r.first
+		r.first = (r.first + 1) % len(r.buf)
+	} else {
+		r.size++
+	}
+	r.buf[i] = append(r.buf[i][:0], line...)
+}
+
+func (r *ring) reset() { r.first, r.size = 0, 0 }
+
+func (r *ring) lines() [][]byte {
+	out := make([][]byte, 0, r.size)
+	for k := range r.size {
+		out = append(out, r.buf[(r.first+k)%len(r.buf)])
+	}
+	return out
+}
+
+func (r *ring) copyFrom(o *ring) {
+	r.reset()
+	for _, l := range o.lines() {
+		r.push(l)
+	}
 }
 
 // stepBoundary is a line that opens a step: its "Run" group, a post step,
 // or the job's completion.
-func stepBoundary(text string) bool {
-	return strings.HasPrefix(text, "##[group]Run ") || text == "Post job cleanup." || text == "Cleaning up orphan processes"
+func stepBoundary(text []byte) bool {
+	return bytes.HasPrefix(text, []byte("##[group]Run ")) || string(text) == "Post job cleanup." || string(text) == "Cleaning up orphan processes"
 }
 
-// splitTimestamp parses the leading timestamp of a log line.
-func splitTimestamp(raw []byte) (time.Time, string) {
-	if i := bytes.IndexByte(raw, ' '); i >= 20 && i <= 40 && raw[4] == '-' {
-		if t, err := time.Parse(time.RFC3339Nano, string(raw[:i])); err == nil {
-			return t, string(raw[i+1:])
-		}
+// splitTimestamp splits a log line into its timestamp's second key (nil
+// when the line has no timestamp) and its text.
+func splitTimestamp(raw []byte) (key, text []byte) {
+	i := bytes.IndexByte(raw, ' ')
+	if i < 20 || i > 40 || raw[4] != '-' || raw[7] != '-' || raw[10] != 'T' || raw[13] != ':' || raw[16] != ':' || raw[i-1] != 'Z' {
+		return nil, raw
 	}
-	return time.Time{}, string(raw)
+	return raw[:19], raw[i+1:]
 }
 
 // excerptLine turns a log line into what a person reads: GitHub's
