@@ -24,7 +24,7 @@ var Conclusions = []string{"success", "failure", "cancelled", "skipped", "timed_
 var waitSchema = compileSchema("gha-wait-for-workflow-config.json", schemas.WaitForWorkflow)
 
 var waitHints = fieldHints{
-	"runID": "use the dispatch step's output, ${{ outputs['dispatch-deployment'].runID }}",
+	"runID":                   "use the dispatch step's output, ${{ outputs['dispatch-deployment'].runID }}",
 	"outputsArtifact#pattern": "an artifact name cannot hold \" < > | * ? : \\ / or line breaks",
 }
 

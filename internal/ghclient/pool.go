@@ -92,8 +92,8 @@ type Pool struct {
 	// downloads are the blob store's clients, per TLS setting (download.go).
 	downloadOnce sync.Once
 	downloads    map[bool]*http.Client
-	clients    bounded.Map[string, *Client]
-	tokens     credentials.Cache
+	clients      bounded.Map[string, *Client]
+	tokens       credentials.Cache
 }
 
 // Client is a go-github client bound to one repository and its credentials.

@@ -161,7 +161,7 @@ type Workflow struct {
 	// Artifacts are uploaded by every run, listed once it completed
 	// (artifacts.go).
 	Artifacts []Artifact
-	runNumber   int
+	runNumber int
 }
 
 // Job is a job of a simulated workflow.
