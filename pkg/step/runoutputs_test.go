@@ -68,6 +68,11 @@ func TestWaitOutputsFromTheRun(t *testing.T) {
 			t.Fatalf("the blob store received Authorization %q", a)
 		}
 	}
+	// The outputs cost two counted API requests (the listing, the
+	// download's redirect) and one blob download.
+	if st := e.sim.Stats(); st.ByRoute["artifacts"] != 1 || st.ByRoute["download-artifact"] != 1 || st.BlobRequests != 1 {
+		t.Fatalf("requests for the outputs: %v, %d blob", st.ByRoute, st.BlobRequests)
+	}
 	for _, route := range []string{"artifacts", "download-artifact"} {
 		if a := headers.auth(route); len(a) != 1 || a[0] != "Bearer "+tok {
 			t.Fatalf("%s got Authorization %q, want the token once", route, a)
