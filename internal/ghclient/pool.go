@@ -212,6 +212,9 @@ func (p *Pool) CloseIdleConnections() {
 	for _, t := range p.transports {
 		t.CloseIdleConnections()
 	}
+	for _, c := range p.downloads {
+		c.CloseIdleConnections()
+	}
 }
 
 // transport returns the shared base transport for one TLS setting.

@@ -399,7 +399,8 @@ func (s *Server) Runs(r *Repo) []RunInfo {
 
 // Fault makes the simulator misbehave on matching requests.
 type Fault struct {
-	// Route is "dispatch", "list-runs", "get-run", "token" or "" for all.
+	// Route is "dispatch", "list-runs", "get-run", "token", "jobs",
+	// "artifacts", "download-artifact", "job-logs" or "" for all.
 	Route string
 	// Status answers with this status (for example 502) instead of acting.
 	Status int

@@ -84,6 +84,7 @@ func StepExcerpt(r io.Reader, started, completed time.Time, n int) ([]string, er
 	s := &sectionScan{br: bufio.NewReaderSize(r, maxLogLineBytes), ring: newRing(n), best: newRing(n)}
 	if !started.IsZero() && !completed.IsZero() {
 		s.windowed = true
+		s.fallback = &sectionScan{ring: newRing(n), best: newRing(n)}
 		s.start = secondKey(started)
 		s.startNext = secondKey(started.Add(time.Second))
 		s.endLast = secondKey(completed)
@@ -114,6 +115,9 @@ type sectionScan struct {
 	// best is, without a window, the last section that held an error.
 	best     *ring
 	bestSeen bool
+	// fallback scans without the window until the window is entered: a log
+	// whose times do not match the listing's still gives its error.
+	fallback *sectionScan
 }
 
 func (s *sectionScan) run() ([]string, error) {
@@ -149,6 +153,7 @@ func (s *sectionScan) line(raw []byte) (done bool) {
 	case !s.in && key != nil && bytes.Compare(key, s.start) >= 0:
 		s.in = true
 	case !s.in:
+		s.fallback.unwindowed(text)
 		return false
 	}
 	if bytes.Compare(key, s.end) >= 0 {
@@ -193,6 +198,9 @@ func (s *sectionScan) keep(text []byte) {
 }
 
 func (s *sectionScan) result() []string {
+	if s.windowed && !s.in {
+		return s.fallback.result()
+	}
 	r := s.ring
 	if !s.windowed && !s.sawError {
 		if !s.bestSeen {

@@ -63,6 +63,7 @@ func TestStepExcerptCutsTheFailedStepOut(t *testing.T) {
 		{name: "by its times", started: at("2026-12-02T10:00:03Z"), completed: at("2026-12-02T10:00:06Z"), n: 20, want: want},
 		{name: "last lines", started: at("2026-12-02T10:00:03Z"), completed: at("2026-12-02T10:00:06Z"), n: 3, want: want[5:]},
 		{name: "without times, the section with the error", n: 20, want: want[4:]},
+		{name: "times the log does not reach", started: at("2026-12-02T11:00:00Z"), completed: at("2026-12-02T11:00:05Z"), n: 20, want: want[4:]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
