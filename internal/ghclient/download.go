@@ -115,6 +115,12 @@ func (c *Client) fetchBlob(ctx context.Context, loc *url.URL, what string, limit
 	req.Header.Set("User-Agent", c.UserAgent())
 	resp, err := c.download.Do(req)
 	if err != nil {
+		// The url.Error would quote the signed URL, whose query is a
+		// credential for the blob: only its cause is kept.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		var refused *RefusedAddressError
 		if errors.As(err, &refused) || isCertificateError(err) {
 			return nil, failure.Final(fmt.Errorf("downloading %s from %s: %w", what, redirectTarget(loc), redacted(err)))

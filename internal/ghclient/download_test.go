@@ -116,7 +116,7 @@ func TestDownloadRefusals(t *testing.T) {
 	}{
 		{name: "plain http", path: "d", location: "http://blob.example/x?sig=1", want: "only https is followed", final: true},
 		{name: "user info", path: "d", location: "https://user:pw@blob.example/x", want: "carries user information", final: true},
-		{name: "metadata address", path: "d", location: "https://169.254.169.254/latest/meta-data/", want: "link-local", final: true},
+		{name: "metadata address", path: "d", location: "https://169.254.169.254/latest/meta-data/?sig=s3cr3t", want: "link-local", final: true},
 		{name: "expired", path: "gone", want: "expired (410 Gone)", is: ErrDownloadGone, final: true},
 		{name: "missing", path: "missing", want: "404", final: true},
 		{name: "too large", path: "d", body: strings.Repeat("x", 2000), limit: 1000, want: "exceeds its size limit", is: ErrDownloadTooLarge, final: true},
