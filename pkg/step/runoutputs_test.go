@@ -2,6 +2,7 @@ package step
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"sync"
@@ -98,6 +99,8 @@ func TestWaitWithoutOutputsAsksForNoArtifact(t *testing.T) {
 // output.
 func TestWaitOutputsArtifactRefused(t *testing.T) {
 	big := `{"k": "` + strings.Repeat("a", 60<<10) + `"}`
+	noise := make([]byte, 1100<<10) // does not compress: an archive over 1 MiB
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(noise)
 	tests := []struct {
 		name      string
 		artifacts []ghsim.Artifact
@@ -107,6 +110,8 @@ func TestWaitOutputsArtifactRefused(t *testing.T) {
 		{name: "missing", want: `no artifact named "outputs"`},
 		{name: "expired", artifacts: []ghsim.Artifact{{Name: "outputs", Zip: ghsim.ZipFiles(map[string][]byte{"outputs.json": []byte(`{}`)}), Retention: time.Hour}},
 			advance: 2 * time.Hour, want: "has expired"},
+		{name: "too large", artifacts: []ghsim.Artifact{{Name: "outputs", Zip: ghsim.ZipFiles(map[string][]byte{"outputs.json": []byte(`{}`), "image.tar": noise})}},
+			want: "more than 1024 KiB; it should hold only outputs.json"},
 		{name: "zip bomb", artifacts: []ghsim.Artifact{outputsArtifact(big)}, want: "a zip bomb"},
 		{name: "path traversal", artifacts: []ghsim.Artifact{{Name: "outputs", Zip: ghsim.ZipFiles(map[string][]byte{"outputs.json": []byte(`{}`), "../../etc/cron.d/x": []byte("x")})}},
 			want: `unsafe path, "../../etc/cron.d/x"`},
@@ -215,5 +220,18 @@ func TestWaitFailedRunWithoutItsLog(t *testing.T) {
 	}
 	if res.Output["failure"] != nil {
 		t.Fatalf("failure output %v without a log", res.Output["failure"])
+	}
+}
+
+// A run that did not succeed has no outputs to read: its conclusion is
+// reported as without outputsArtifact, and no artifact is asked for.
+func TestWaitOutputsNotReadForARunThatFailed(t *testing.T) {
+	e := newWaitEnv(t, ghsim.Options{}, ghsim.Workflow{Conclusion: "failure", Artifacts: []ghsim.Artifact{outputsArtifact(`{"a":"b"}`)}})
+	res, err := e.promotion(e.run(map[string]any{"outputsArtifact": "outputs"})).until()
+	if err != nil || res.Status != StatusSucceeded || res.Output["conclusion"] != "failure" || res.Output["outputs"] != nil {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if st := e.sim.Stats(); st.ByRoute["artifacts"] != 0 {
+		t.Fatalf("artifacts listed for a failed run: %v", st.ByRoute)
 	}
 }
