@@ -37,7 +37,7 @@ func TestWaitCommandPrintsTheRunsOutputs(t *testing.T) {
 }
 
 // A failed run: the failing step's last lines on stderr and the failure
-// output on stdout, also for dispatch --wait.
+// output on stdout.
 func TestWaitCommandShowsTheFailingStepsLog(t *testing.T) {
 	f := newCLIFixture(t, ghsim.Options{RunFor: 100 * time.Millisecond})
 	f.sim.AddWorkflow(f.repo, ghsim.Workflow{File: "test.yml", Conclusion: "failure",
