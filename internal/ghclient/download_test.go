@@ -21,6 +21,8 @@ type downloadEnv struct {
 	api, blob *httptest.Server
 	location  func(blob string) string
 	blobBody  string
+	// blobStatus, when set, is the blob store's answer.
+	blobStatus int
 	mu        sync.Mutex
 	blobAuth  []string
 	client    *Client
@@ -35,6 +37,9 @@ func newDownloadEnv(t *testing.T) *downloadEnv {
 		if r.URL.Path == "/hop" {
 			http.Redirect(w, r, "/blob", http.StatusFound)
 			return
+		}
+		if e.blobStatus != 0 {
+			w.WriteHeader(e.blobStatus)
 		}
 		_, _ = io.WriteString(w, e.blobBody)
 	}))
@@ -109,6 +114,7 @@ func TestDownloadRefusals(t *testing.T) {
 		path     string
 		location string // "" keeps the blob store's URL
 		body     string
+		status   int
 		limit    int64
 		want     string
 		is       error
@@ -119,6 +125,7 @@ func TestDownloadRefusals(t *testing.T) {
 		{name: "metadata address", path: "d", location: "https://169.254.169.254/latest/meta-data/?sig=s3cr3t", want: "link-local", final: true},
 		{name: "expired", path: "gone", want: "expired (410 Gone)", is: ErrDownloadGone, final: true},
 		{name: "missing", path: "missing", want: "404", final: true},
+		{name: "signed URL expired", path: "d", status: http.StatusForbidden, body: "<Error><Code>AuthenticationFailed</Code></Error>", want: "the blob store answered 403", final: false},
 		{name: "too large", path: "d", body: strings.Repeat("x", 2000), limit: 1000, want: "exceeds its size limit", is: ErrDownloadTooLarge, final: true},
 	}
 	for _, tt := range tests {
@@ -130,6 +137,7 @@ func TestDownloadRefusals(t *testing.T) {
 			if tt.body != "" {
 				e.blobBody = tt.body
 			}
+			e.blobStatus = tt.status
 			if tt.limit == 0 {
 				tt.limit = 1 << 10
 			}

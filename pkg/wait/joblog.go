@@ -266,6 +266,7 @@ func stepBoundary(text []byte) bool {
 // splitTimestamp splits a log line into its timestamp's second key (nil
 // when the line has no timestamp) and its text.
 func splitTimestamp(raw []byte) (key, text []byte) {
+	raw = bytes.TrimPrefix(raw, []byte("\ufeff")) // GitHub's logs can start with a BOM
 	i := bytes.IndexByte(raw, ' ')
 	if i < 20 || i > 40 || raw[4] != '-' || raw[7] != '-' || raw[10] != 'T' || raw[13] != ':' || raw[16] != ':' || raw[i-1] != 'Z' {
 		return nil, raw

@@ -21,7 +21,7 @@ import (
 // realLog is a job log as GitHub writes it (shortened): a composite
 // action's inner group, a step that ends in the same second as the next
 // one begins, the failure, and the post steps.
-const realLog = `2026-12-02T10:00:00.1000000Z Current runner version: '2.321.0'
+const realLog = "\ufeff" + `2026-12-02T10:00:00.1000000Z Current runner version: '2.321.0'
 2026-12-02T10:00:00.2000000Z ##[group]Operating System
 2026-12-02T10:00:00.2000000Z Ubuntu
 2026-12-02T10:00:00.2000000Z ##[endgroup]
@@ -61,6 +61,7 @@ func TestStepExcerptCutsTheFailedStepOut(t *testing.T) {
 		// The step's times are whole seconds: checkout's tail shares its
 		// first second, the post step its last.
 		{name: "by its times", started: at("2026-12-02T10:00:03Z"), completed: at("2026-12-02T10:00:06Z"), n: 20, want: want},
+		{name: "times in another zone", started: at("2026-12-02T11:00:03+01:00"), completed: at("2026-12-02T11:00:06+01:00"), n: 20, want: want},
 		{name: "last lines", started: at("2026-12-02T10:00:03Z"), completed: at("2026-12-02T10:00:06Z"), n: 3, want: want[5:]},
 		{name: "without times, the section with the error", n: 20, want: want[4:]},
 		{name: "times the log does not reach", started: at("2026-12-02T11:00:00Z"), completed: at("2026-12-02T11:00:05Z"), n: 20, want: want[4:]},
