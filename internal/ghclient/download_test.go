@@ -23,9 +23,9 @@ type downloadEnv struct {
 	blobBody  string
 	// blobStatus, when set, is the blob store's answer.
 	blobStatus int
-	mu        sync.Mutex
-	blobAuth  []string
-	client    *Client
+	mu         sync.Mutex
+	blobAuth   []string
+	client     *Client
 }
 
 func newDownloadEnv(t *testing.T) *downloadEnv {
