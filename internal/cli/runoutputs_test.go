@@ -34,6 +34,14 @@ func TestWaitCommandPrintsTheRunsOutputs(t *testing.T) {
 	if !strings.Contains(string(b), "\noutputs={\"imageDigest\":\"sha256:0f1e\",\"replicas\":3,\"url\":\"https://x.example/?a=1 b\"}\n") {
 		t.Fatalf("KARGO_OUTPUT %q", b)
 	}
+	// dispatch --wait takes the flag too.
+	if code := f.run(t, "dispatch", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--workflow-file", "build.yml", "--ref", "main", "--wait", "--outputs-artifact", "release", "--poll-interval", "1s"); code != 0 {
+		t.Fatalf("dispatch --wait: exit %d: %s", code, f.stderr.String())
+	}
+	res.Outputs = nil
+	if err := json.Unmarshal(f.stdout.Bytes(), &res); err != nil || !reflect.DeepEqual(res.Outputs, want) {
+		t.Fatalf("dispatch --wait stdout %q: %v", f.stdout.String(), err)
+	}
 }
 
 // A failed run: the failing step's last lines on stderr and the failure
