@@ -39,7 +39,7 @@ func runBudgets(s settings) ([]budgetResult, error) {
 	}{
 		{what: "kargo-gha dispatch, run-details answer"},
 		{what: "kargo-gha wait --expected-conclusion success, run succeeded", conclusion: "success", waitOnly: true},
-		{what: "kargo-gha wait --expected-conclusion success, run failed (diagnosis: failed job and step)", conclusion: "failure", waitOnly: true},
+		{what: "kargo-gha wait --expected-conclusion success, run failed (diagnosis: failed job and step, its log excerpt)", conclusion: "failure", waitOnly: true},
 	} {
 		r, err := runBudget(s, tc.what, tc.conclusion, tc.waitOnly)
 		if err != nil {

@@ -239,7 +239,7 @@ func (o *DispatchOptions) waitAfterDispatch(ctx context.Context, r *step.Runner,
 	if err == nil {
 		res, err = waitForRun(ctx, f, r, cfg, look, o.Wait.Timeout)
 	}
-	for _, k := range []string{"conclusion", "runAttempt", "failedJobs", "headSHA", "headBranch", "links"} {
+	for _, k := range []string{"conclusion", "runAttempt", "failedJobs", "failure", "outputs", "headSHA", "headBranch", "links"} {
 		if v, ok := res.Output[k]; ok {
 			out.set(k, v)
 		}

@@ -21,6 +21,7 @@ var outputKeys = map[string]bool{
 	"runID": true, "runURL": true, "htmlURL": true, "attribution": true, "correlationKey": true,
 	"conclusion": true, "runAttempt": true, "failedJobs": true,
 	"headSHA": true, "headBranch": true, "links": true,
+	"outputs": true, "failure": true,
 }
 
 // output is a step's output, in a stable key order.

@@ -25,6 +25,7 @@ type waitFlags struct {
 	ExpectedConclusion string
 	PollInterval       time.Duration
 	Timeout            time.Duration
+	OutputsArtifact    string
 }
 
 func (w *waitFlags) register(cmd *cobra.Command, timeoutFlag string) {
@@ -32,6 +33,7 @@ func (w *waitFlags) register(cmd *cobra.Command, timeoutFlag string) {
 	fl.StringVar(&w.ExpectedConclusion, "expected-conclusion", "", "fail unless the run ends with this conclusion (success, failure, cancelled, skipped, timed_out, action_required, neutral, stale)")
 	fl.Var(durationValue{&w.PollInterval}, "poll-interval", fmt.Sprintf("time between status checks: a duration (30s) or seconds (default %s)", wait.DefaultPollInterval))
 	w.Timeout = defaultWaitTimeout
+	fl.StringVar(&w.OutputsArtifact, "outputs-artifact", "", "after the run succeeds, print the keys of outputs.json in this artifact of the run as \"outputs\"")
 	fl.Var(durationValue{&w.Timeout}, timeoutFlag, "give up waiting after this long, a duration (2h) or seconds; the run goes on (default 1h)")
 }
 
@@ -42,6 +44,9 @@ func (w *waitFlags) apply(c *config.WaitConfig) {
 	}
 	if w.PollInterval > 0 {
 		c.PollInterval = w.PollInterval.String()
+	}
+	if w.OutputsArtifact != "" {
+		c.OutputsArtifact = w.OutputsArtifact
 	}
 }
 
@@ -135,7 +140,7 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 	}
 	r := f.Runner.WithURLOptions(repourl.Options{AllowHTTP: o.AllowHTTP})
 	res, err := waitForRun(ctx, f, r, cfg, look, o.Wait.Timeout)
-	for _, k := range []string{"runID", "conclusion", "htmlURL", "runAttempt", "failedJobs", "headSHA", "headBranch", "links"} {
+	for _, k := range []string{"runID", "conclusion", "htmlURL", "runAttempt", "failedJobs", "failure", "outputs", "headSHA", "headBranch", "links"} {
 		if v, ok := res.Output[k]; ok {
 			out.set(k, v)
 		}

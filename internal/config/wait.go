@@ -24,7 +24,8 @@ var Conclusions = []string{"success", "failure", "cancelled", "skipped", "timed_
 var waitSchema = compileSchema("gha-wait-for-workflow-config.json", schemas.WaitForWorkflow)
 
 var waitHints = fieldHints{
-	"runID": "use the dispatch step's output, ${{ outputs['dispatch-deployment'].runID }}",
+	"runID":                   "use the dispatch step's output, ${{ outputs['dispatch-deployment'].runID }}",
+	"outputsArtifact#pattern": "an artifact name cannot hold \" < > | * ? : \\ / or line breaks",
 }
 
 // WaitConfig is the gha-wait-for-workflow config block as written,
@@ -41,6 +42,8 @@ type WaitConfig struct {
 	InsecureSkipTLSVerify bool    `json:"insecureSkipTLSVerify,omitempty"`
 	// PollInterval is a Go duration ("30s").
 	PollInterval string `json:"pollInterval,omitempty"`
+	// OutputsArtifact names the artifact holding the run's outputs.json.
+	OutputsArtifact string `json:"outputsArtifact,omitempty"`
 }
 
 // Map is c as a step config map, with only the fields that are set.
@@ -57,7 +60,10 @@ type Wait struct {
 	InsecureSkipTLSVerify bool
 	// PollInterval is zero when not configured (the caller's default applies).
 	PollInterval time.Duration
-	Legacy       *Legacy
+	// OutputsArtifact is the artifact whose outputs.json becomes the
+	// step's outputs once the run succeeded; empty for none.
+	OutputsArtifact string
+	Legacy          *Legacy
 }
 
 // ParseWait validates cfg and converts it, reporting every problem at once.
@@ -66,7 +72,7 @@ func ParseWait(cfg map[string]any, opts repourl.Options) (*Wait, error) {
 	validateSchema(waitSchema, cfg, waitHints, &ps)
 	var c WaitConfig
 	decodeFields(cfg, &c)
-	w := &Wait{InsecureSkipTLSVerify: c.InsecureSkipTLSVerify}
+	w := &Wait{InsecureSkipTLSVerify: c.InsecureSkipTLSVerify, OutputsArtifact: c.OutputsArtifact}
 	// Checked when present, null included (c.RunID is nil for both):
 	// absent is the schema's "is required", null is not a run ID.
 	if _, ok := cfg["runID"]; ok {

@@ -89,10 +89,13 @@ type Pool struct {
 
 	once       sync.Once
 	transports map[bool]*http.Transport
-	clients    bounded.Map[string, *Client]
-	tokens     credentials.Cache
-	versions   hostVersions
-	grants     grants
+	// downloads are the blob store's clients, per TLS setting (download.go).
+	downloadOnce sync.Once
+	downloads    map[bool]*http.Client
+	clients      bounded.Map[string, *Client]
+	tokens       credentials.Cache
+	versions     hostVersions
+	grants       grants
 }
 
 // Client is a go-github client bound to one repository and its credentials.
@@ -110,6 +113,9 @@ type Client struct {
 	loginMu    sync.Mutex
 	login      string
 	loginKnown bool
+
+	// download fetches blobs GitHub redirects to (download.go).
+	download *http.Client
 }
 
 // Client returns the shared client for repo with creds.
@@ -167,7 +173,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	// An App installation acts as its bot, which GET /user does not name;
 	// an installation token minted elsewhere (ghs_…) neither: no lookup.
 	noLogin := creds.App != nil || strings.HasPrefix(creds.Token, "ghs_")
-	return &Client{Client: gh, Repo: repo, Tokens: tokens, loginKnown: noLogin, versions: &p.versions, apiOrigin: origin(api), grants: &p.grants, appKey: appKey}, nil
+	return &Client{Client: gh, Repo: repo, Tokens: tokens, loginKnown: noLogin, versions: &p.versions, apiOrigin: origin(api), grants: &p.grants, appKey: appKey, download: p.downloadClient(insecure)}, nil
 }
 
 // appTokens returns the shared installation token source for the App,
@@ -218,6 +224,9 @@ func (p *Pool) exchanger(key string, repo repourl.Repository, installationID int
 func (p *Pool) CloseIdleConnections() {
 	for _, t := range p.transports {
 		t.CloseIdleConnections()
+	}
+	for _, c := range p.downloads {
+		c.CloseIdleConnections()
 	}
 }
 

@@ -66,7 +66,7 @@ func (r *run) jobs(root apiRoot, now time.Time) []any {
 	conclusion := r.conclusion()
 	specs := r.workflow.Jobs
 	if len(specs) == 0 {
-		specs = []Job{{Name: "build", Steps: []string{"Run the build"}, FailAt: 1}}
+		specs = []Job{defaultJob}
 	}
 	full := r.repo.Owner + "/" + r.repo.Name
 	var out []any
@@ -94,9 +94,10 @@ func (r *run) jobs(root apiRoot, now time.Time) []any {
 				case c == "failure" && n+1 > spec.FailAt, c == "cancelled":
 					sc = "skipped"
 				}
+				start, end := r.stepSpan(spec, n+1)
 				steps = append(steps, map[string]any{
 					"name": name, "status": "completed", "conclusion": sc, "number": n + 1,
-					"started_at": ts(r.createdAt), "completed_at": ts(r.createdAt),
+					"started_at": ts(start), "completed_at": ts(end),
 				})
 			}
 		}

@@ -105,6 +105,10 @@ type Server struct {
 	Addr string
 	// CACertPEM is the CA that signed the server certificate.
 	CACertPEM []byte
+	// BlobURL is the second HTTPS origin (https://localhost:PORT) that
+	// artifact and log downloads redirect to, as GitHub's go to its blob
+	// storage (blobstore.go).
+	BlobURL string
 
 	opts     Options
 	clock    clock.Clock
@@ -121,6 +125,7 @@ type Server struct {
 	stats       Stats
 	rateUsed    map[string]int
 	rateResetAt time.Time
+	blobs       *blobStore
 }
 
 // Repo is a simulated repository.
@@ -161,7 +166,10 @@ type Workflow struct {
 	Environment *Environment
 	// Content is the file's YAML, served by the contents endpoint at every
 	// ref; empty: made from Inputs, RunName and TriggerRefs.
-	Content   string
+	Content string
+	// Artifacts are uploaded by every run, listed once it completed
+	// (artifacts.go).
+	Artifacts []Artifact
 	runNumber int
 }
 
@@ -174,6 +182,10 @@ type Job struct {
 	// (the job then succeeds, or is cancelled when Cancelled is set).
 	FailAt    int
 	Cancelled bool
+	// Log are the last lines the failing step prints before its
+	// "##[error]" line, after LogFill bytes of filler output (logs.go).
+	Log     []string
+	LogFill int64
 }
 
 // Environment is a protected deployment environment a run waits on.
@@ -226,6 +238,9 @@ type Stats struct {
 	TokenExchanges int
 	// ByRoute counts requests per route name ("dispatch", "list-runs", ...).
 	ByRoute map[string]int
+	// BlobRequests counts the blob store's requests (not in Requests:
+	// they are not GitHub API requests and cost no rate limit).
+	BlobRequests int
 }
 
 // New starts a simulator.
@@ -265,6 +280,10 @@ func New(opts Options) (*Server, error) {
 		stats:       Stats{ByRoute: map[string]int{}},
 	}
 	s.URL = "https://" + s.Addr
+	if err := s.startBlobStore(cert); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	s.listener = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
 	s.srv = &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog()}
 	go func() { _ = s.srv.Serve(s.listener) }()
@@ -280,7 +299,10 @@ func (s *Server) now() time.Time { return s.clock.Now() }
 // Close stops the simulator at once, connections and all: its clients
 // need no goodbye, and HTTP/2's graceful shutdown would hold every Close
 // (every test's cleanup) for a second.
-func (s *Server) Close() { _ = s.srv.Close() }
+func (s *Server) Close() {
+	_ = s.srv.Close()
+	_ = s.blobs.srv.Close()
+}
 
 // RootCAs is a pool holding the simulator's CA.
 func (s *Server) RootCAs() *x509.CertPool {
@@ -291,7 +313,10 @@ func (s *Server) RootCAs() *x509.CertPool {
 
 // DialContext connects to the simulator whatever address is asked for, so a
 // client can use real host names (api.github.com) with real TLS checks.
-func (s *Server) DialContext(ctx context.Context, network, _ string) (net.Conn, error) {
+func (s *Server) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if c, ok, err := s.dialBlob(ctx, network, addr); ok {
+		return c, err
+	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, s.Addr)
 }
@@ -390,7 +415,8 @@ func (s *Server) Runs(r *Repo) []RunInfo {
 
 // Fault makes the simulator misbehave on matching requests.
 type Fault struct {
-	// Route is "dispatch", "list-runs", "get-run", "token" or "" for all.
+	// Route is "dispatch", "list-runs", "get-run", "token", "jobs",
+	// "artifacts", "download-artifact", "job-logs" or "" for all.
 	Route string
 	// Status answers with this status (for example 502) instead of acting.
 	Status int

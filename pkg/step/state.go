@@ -21,6 +21,10 @@ const (
 	outHeadBranch = "headBranch"
 	// outCancel holds a mismatched run's cancel (commit.go).
 	outCancel = "cancel"
+	// outOutputs holds the run's outputs artifact's keys; outFailure the
+	// failed step's log excerpt (runoutputs.go).
+	outOutputs = "outputs"
+	outFailure = "failure"
 	// outDispatch holds a dispatch's progress while it is Running.
 	outDispatch = "dispatch"
 	// outWait holds the wait step's progress while it is Running.

@@ -4,10 +4,11 @@
 //
 // A step call does one piece of work and returns in bounded time: a
 // configuration parsed once, credentials looked up through the caller's
-// lookups, at most one GitHub round trip (up to three for the first
-// dispatch to an old server that refuses version 2026-03-10 and then
-// return_run_details), and a Result with Kargo's status
-// names. A step that must go on returns Running with RetryAfter and its
+// lookups, at most one GitHub round trip (up to two for the first
+// dispatch to a server that refuses an API version or return_run_details;
+// for a run that has ended, the reads that describe it: its failed jobs
+// and their logs, or its outputs artifact), and a Result with Kargo's
+// status names. A step that must go on returns Running with RetryAfter and its
 // state in Output; the caller calls again with that state (Kargo saves it in
 // the Promotion, the command line keeps it in memory and loops). Nothing
 // here sleeps.

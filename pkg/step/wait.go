@@ -44,8 +44,10 @@ const (
 // for up to the outage budget. A call whose context ends is Running with
 // its state kept: the caller stopped, the run did not.
 //
-// Output: conclusion, htmlURL, runAttempt (int64), runID (int64), and on a
-// mismatch failedJobs (a list of {name, url, step, stepNumber, conclusion});
+// Output: conclusion, htmlURL, runAttempt (int64), runID (int64), on a
+// mismatch failedJobs (a list of {name, url, step, stepNumber, conclusion})
+// and failure (the failed step's last log lines), and with outputsArtifact
+// after a success outputs (the keys of the artifact's outputs.json);
 // headSHA, headBranch and links (links.go) on every check, Running too.
 func (r *Runner) Wait(ctx context.Context, sc *Context) (Result, error) {
 	prev := ownOutput(sc)
@@ -97,11 +99,16 @@ func (w *waitCall) run(ctx context.Context) (Result, error) {
 		if derr := w.r.Checker.Diagnose(cctx, c, st); derr != nil {
 			w.sc.log(slog.LevelWarn, fmt.Sprintf("could not list the jobs of run %d: %v", st.RunID, derr), "runID", st.RunID)
 		}
+		w.excerpts(cctx, st)
 		return failed(st.Err(), w.finalOutput(st))
 	}
 	w.r.Checker.Forget(c, w.cfg.RunID)
+	outputs, err := w.runOutputs(cctx, st)
+	if err != nil {
+		return w.outputsFailed(ctx, err, st)
+	}
 	msg := fmt.Sprintf("run %d completed with conclusion %s: %s", st.RunID, st.Conclusion, st.HTMLURL)
-	return succeeded(w.t.withWarning(msg), w.finalOutput(st)), nil
+	return succeeded(w.t.withWarning(msg), withOutputs(w.finalOutput(st), outputs)), nil
 }
 
 // callStopped reports a call ended by its caller (a controller shutting
@@ -261,6 +268,9 @@ func (w *waitCall) finalOutput(st *wait.Status) map[string]any {
 		}
 		out[outFailedJobs] = jobs
 	}
+	if f := failureOutput(st); f != nil {
+		out[outFailure] = f
+	}
 	return w.withRun(out, st)
 }
 
@@ -276,6 +286,10 @@ type waitState struct {
 	lastStatus       string
 	// pending describes the environments a waiting run waits on.
 	pending string
+	// outputsSince and outputsTries count failed reads of a succeeded
+	// run's outputs (runoutputs.go).
+	outputsSince time.Time
+	outputsTries int64
 }
 
 func (s *waitState) encode() map[string]any {
@@ -293,6 +307,10 @@ func (s *waitState) encode() map[string]any {
 	if s.pending != "" {
 		m["pending"] = s.pending
 	}
+	if !s.outputsSince.IsZero() {
+		m["outputsSince"] = stamp(s.outputsSince)
+		m["outputsTries"] = s.outputsTries
+	}
 	return m
 }
 
@@ -309,5 +327,7 @@ func decodeWaitState(v any) *waitState {
 	s.unconcludedSince = unstamp(m["unconcludedSince"])
 	s.lastStatus, _ = m["lastStatus"].(string)
 	s.pending, _ = m["pending"].(string)
+	s.outputsSince = unstamp(m["outputsSince"])
+	s.outputsTries, _ = config.WholeNumber(m["outputsTries"])
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/google/go-github/v90/github"
 
@@ -34,6 +35,14 @@ type FailedJob struct {
 	// step failed (a job cancelled before it started, a failed setup).
 	StepNumber int64
 	Step       string
+	// ID is the job's ID; StepStarted and StepCompleted are when the
+	// failed step ran (zero when GitHub did not say), which is how its
+	// lines are found in the job's log (joblog.go).
+	ID                         int64
+	StepStarted, StepCompleted time.Time
+	// Excerpt, after Excerpts, is the failed step's last log lines: the
+	// workflow's own text, cleaned.
+	Excerpt []string
 }
 
 func (j FailedJob) String() string {
@@ -65,10 +74,11 @@ func (c *Checker) Diagnose(ctx context.Context, client *ghclient.Client, st *Sta
 		default:
 			continue
 		}
-		fj := FailedJob{Name: short(j.GetName()), Conclusion: j.GetConclusion(), URL: jobURL(client, st.RunID, j)}
+		fj := FailedJob{Name: short(j.GetName()), Conclusion: j.GetConclusion(), URL: jobURL(client, st.RunID, j), ID: j.GetID()}
 		for _, s := range j.Steps {
 			if c := s.GetConclusion(); c == "failure" || c == "timed_out" || c == "cancelled" {
 				fj.StepNumber, fj.Step = s.GetNumber(), short(s.GetName())
+				fj.StepStarted, fj.StepCompleted = s.GetStartedAt().Time, s.GetCompletedAt().Time
 				break
 			}
 		}

@@ -81,9 +81,9 @@ func (s *Status) Err() error {
 	}
 	for i, j := range s.FailedJobs {
 		if i == 0 {
-			msg += ": " + j.String()
+			msg += ": " + j.withExcerpt()
 		} else {
-			msg += "; " + j.String()
+			msg += "; " + j.withExcerpt()
 		}
 	}
 	if s.MoreFailed > 0 {

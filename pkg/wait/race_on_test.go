@@ -1,0 +1,6 @@
+//go:build race
+
+package wait
+
+// raceEnabled: the race detector multiplies what code allocates.
+const raceEnabled = true
