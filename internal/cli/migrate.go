@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kargo-gha/kargo-gha/internal/credentials"
 	"github.com/kargo-gha/kargo-gha/internal/failure"
