@@ -135,6 +135,11 @@ func runMigrate(o *MigrateOptions) error {
 	} else if files, err = manifestFiles(o.Paths); err != nil {
 		return err
 	}
+	if o.Stdout && len(files) != 1 {
+		// Manifests printed one after another would be one stream whose
+		// file boundaries are lost.
+		return failure.Final(fmt.Errorf("--stdout prints one migrated manifest, and %s holds %d files: give one FILE or -", strings.Join(o.Paths, " "), len(files)))
+	}
 	changed, problems, failed := 0, 0, 0
 	used := map[migrate.SecretRef]map[string]bool{} // Secret -> repoURLs
 	for _, path := range files {

@@ -117,6 +117,7 @@ func TestMigrateRefusesImpossibleCombinations(t *testing.T) {
 		"--write with stdin":              {[]string{"--write", "-"}, `"-" (stdin) is not a file`},
 		"stdin and a file":                {[]string{"-", "stages.yaml"}, "give it alone"},
 		"--stdout and --write":            {[]string{"--stdout", "--write", "x.yaml"}, "--stdout prints the migrated manifest"},
+		"--stdout and two files":          {[]string{"--stdout", "testdata", "../migrate/testdata"}, "--stdout prints one migrated manifest"},
 		"--stdout and --emit-credentials": {[]string{"--stdout", "--emit-credentials", "-"}, "both print on stdout"},
 	} {
 		t.Run(name, func(t *testing.T) {
