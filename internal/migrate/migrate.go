@@ -247,6 +247,9 @@ func migrateStep(step *yaml.Node, lines []string, opts Options, secrets secretIn
 
 	// The edit: the owner entry becomes repoURL, the repo and credentials
 	// entries go. Each entry spans its key's line to the next entry.
+	if !keysWhereParsed(cfg, lines) {
+		return nil, nil, problem("its lines are not where the YAML parser counts them (a line break other than LF or CRLF: a lone CR, NEL, LS or PS); rewrite it by hand")
+	}
 	spans := map[string][2]int{}
 	for i := 0; i+1 < len(cfg.Content); i += 2 {
 		k := cfg.Content[i]
@@ -271,6 +274,30 @@ func migrateStep(step *yaml.Node, lines []string, opts Options, secrets secretIn
 		edits = append(edits, Edit{From: sp[0], To: sp[1], Lines: repl})
 	}
 	return edits, &Change{Line: cfg.Line, Step: uses, Alias: alias, RepoURL: repoURL, Secrets: refs, SecretName: secret}, nil
+}
+
+// keysWhereParsed reports whether each key of cfg starts its line and
+// column as the parser reported them. The parser also breaks lines at a
+// lone CR and at NEL, LS and PS, where the text is split at LF alone; an
+// edit at a line counted one way and made the other would damage the file.
+func keysWhereParsed(cfg *yaml.Node, lines []string) bool {
+	for i := 0; i+1 < len(cfg.Content); i += 2 {
+		k := cfg.Content[i]
+		if k.Line < 1 || k.Line > len(lines) || k.Column < 1 {
+			return false
+		}
+		// Columns count characters; before a block key are spaces alone,
+		// so bytes and characters agree up to it (ownsLine checks that).
+		l := lines[k.Line-1]
+		if k.Column-1 > len(l) {
+			return false
+		}
+		rest := l[k.Column-1:]
+		if !strings.HasPrefix(rest, k.Value) && !strings.HasPrefix(rest, `"`+k.Value) && !strings.HasPrefix(rest, "'"+k.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 // entryEnd is the 0-based line after the entry whose key is cfg.Content[i]:

@@ -184,3 +184,21 @@ func TestUnmappableRepositoryIsAProblem(t *testing.T) {
 		})
 	}
 }
+
+// A lone CR (or NEL, LS, PS) breaks a line for the parser but not for the
+// line split the edits use: such a step is named, not edited at a wrong
+// line (which once panicked).
+func TestLineBreaksTheParserCountsOtherwise(t *testing.T) {
+	for name, br := range map[string]string{"CR": "\r", "NEL": "\u0085", "LS": "\u2028"} {
+		t.Run(name, func(t *testing.T) {
+			src := "kind: PromotionTask\nmetadata: {name: t, namespace: a}\nspec:\n  steps:\n  - uses: gha-wait-for-workflow\n    config:\n      runID: 1" + br + "      owner: o\n      repo: r\n      credentials:\n        secretName: gh\n"
+			res, err := File([]byte(src), Options{Secrets: []Secret{{SecretRef{"a", "gh"}, ""}}})
+			if err != nil {
+				t.Fatalf("the parser refuses a %s: %v", name, err)
+			}
+			if len(res.Changes) != 0 || len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Reason, "line break") || string(res.Output) != src {
+				t.Fatalf("changes %+v, problems %v", res.Changes, res.Problems)
+			}
+		})
+	}
+}
