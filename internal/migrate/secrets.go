@@ -29,6 +29,9 @@ func (idx secretIndex) baseURL(m manifest, name string, assumeGitHubCom bool) (s
 		if assumeGitHubCom {
 			return "", nil, ""
 		}
+		if name == "" {
+			return "", nil, "it names no credentials Secret, so its host is unknown: add credentials.secretName, or use --github-com if it is on github.com"
+		}
 		return "", nil, fmt.Sprintf("its credentials Secret %q is in no namespace of --credentials-file, so its host is unknown (an Enterprise Server Secret has a baseURL): give the Secrets with --credentials-file, or --github-com if they are all for github.com", name)
 	}
 	if m.kind == "ClusterPromotionTask" {

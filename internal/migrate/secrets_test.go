@@ -100,6 +100,8 @@ func TestSecretsThatCannotBeTold(t *testing.T) {
 			reason: []string{"Stage deploy", "no metadata.namespace", "in team-a"}},
 		{name: "a name in no namespace, github.com not assumed", src: stageDoc("team-c"), secrets: nil,
 			reason: []string{`Secret "gh" is in no namespace`, "--github-com"}},
+		{name: "no Secret named", src: strings.Replace(stageDoc("team-a"), "          credentials:\n            secretName: gh\n", "", 1), secrets: []Secret{ghTeamA},
+			reason: []string{"names no credentials Secret", "--github-com"}},
 		{name: "a name in no namespace, github.com assumed", src: stageDoc("team-c"), secrets: nil, assume: true, repoURL: "https://github.com/o/r"},
 		{name: "a ClusterPromotionTask whose Secrets agree", src: clusterTask, secrets: []Secret{ghTeamB, {SecretRef{"team-z", "gh"}, "https://ghe.b.example/api/v3"}}, repoURL: "https://ghe.b.example/o/r"},
 		{name: "a ClusterPromotionTask whose Secrets disagree", src: clusterTask, secrets: []Secret{ghTeamA, ghTeamB}, assume: true,
