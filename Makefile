@@ -78,7 +78,7 @@ kargo-image-args:
 # A short run of every fuzz target (CI); FUZZTIME=5m for a real session.
 FUZZTIME ?= 10s
 FUZZ_TARGETS = internal/repourl:FuzzParse internal/config:FuzzParseConfigs internal/config:FuzzRenderInput \
-	internal/credentials:FuzzParseSecrets internal/cli:FuzzDecodeConfig
+	internal/credentials:FuzzParseSecrets internal/cli:FuzzDecodeConfig internal/migrate:FuzzFile
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($(FUZZTIME))"; \

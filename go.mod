@@ -8,9 +8,9 @@ require (
 	github.com/jferrl/go-githubauth v1.7.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
 	github.com/spf13/cobra v1.10.2
+	go.yaml.in/yaml/v3 v3.0.4
 	golang.org/x/oauth2 v0.36.0
-	golang.org/x/text v0.14.0
-	gopkg.in/yaml.v3 v3.0.1
+	golang.org/x/text v0.44.0
 )
 
 require (

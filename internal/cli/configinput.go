@@ -9,7 +9,7 @@ import (
 	"os"
 	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kargo-gha/kargo-gha/internal/failure"
 )

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kargo-gha/kargo-gha/internal/migrate"
 )
@@ -68,7 +68,7 @@ func TestMigrateDiffCheckAndWrite(t *testing.T) {
 		!strings.Contains(out, "-          repo: \"my-app\"") {
 		t.Fatalf("exit %d, diff:\n%s\n%s", code, out, errOut)
 	}
-	if !strings.Contains(errOut, uat+":69: cannot migrate gha-dispatch-workflow: owner or repo is an expression") || !strings.Contains(errOut, "3 file(s) read, 1 with v1.8 steps, 2 step(s) to migrate by hand") {
+	if !strings.Contains(errOut, uat+":69: cannot migrate gha-dispatch-workflow (step 1 of PromotionTask kargo-demo/deploy-anywhere, document 3): owner or repo is an expression") || !strings.Contains(errOut, "3 file(s) read, 1 with v1.8 steps, 2 step(s) to migrate by hand") {
 		t.Fatalf("stderr:\n%s", errOut)
 	}
 	if after, _ := os.ReadFile(uat); !bytes.Equal(after, before) {
@@ -85,7 +85,10 @@ func TestMigrateDiffCheckAndWrite(t *testing.T) {
 		t.Fatalf("--write exit %d: %s", code, errOut)
 	}
 	after, _ := os.ReadFile(uat)
-	want, _ := migrate.File(before, migrate.Options{BaseURLs: map[string]string{"ghes-credentials": "https://ghe.example.com/api/v3", "github-credentials": ""}})
+	want, _ := migrate.File(before, migrate.Options{Secrets: []migrate.Secret{
+		{SecretRef: migrate.SecretRef{Namespace: "kargo-demo", Name: "ghes-credentials"}, BaseURL: "https://ghe.example.com/api/v3"},
+		{SecretRef: migrate.SecretRef{Namespace: "kargo-demo", Name: "github-credentials"}},
+	}})
 	if !bytes.Equal(after, want.Output) {
 		t.Fatalf("written file differs from the migration:\n%s", after)
 	}
@@ -178,7 +181,7 @@ func TestMigrateMapsHostsAsTheStepsDo(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			manifest := filepath.Join(dir, "task.yaml")
-			_ = os.WriteFile(manifest, []byte("kind: PromotionTask\nspec:\n  steps:\n  - uses: gha-dispatch-workflow\n    config:\n      owner: Platform\n      repo: Service\n      credentials:\n        secretName: gh\n      workflowFile: deploy.yml\n      ref: main\n"), 0o644)
+			_ = os.WriteFile(manifest, []byte("kind: PromotionTask\nmetadata: {name: t, namespace: p}\nspec:\n  steps:\n  - uses: gha-dispatch-workflow\n    config:\n      owner: Platform\n      repo: Service\n      credentials:\n        secretName: gh\n      workflowFile: deploy.yml\n      ref: main\n"), 0o644)
 			secrets := filepath.Join(dir, "secrets.yaml")
 			_ = os.WriteFile(secrets, []byte("apiVersion: v1\nkind: Secret\nmetadata: {name: gh, namespace: p}\nstringData: {accessToken: t, baseURL: \""+tt.baseURL+"\"}\n"), 0o600)
 			code, out, errOut := runMigrateCmd("--credentials-file", secrets, "--emit-credentials", manifest)

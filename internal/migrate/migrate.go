@@ -13,7 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
@@ -23,29 +23,52 @@ var StepNames = map[string]bool{"gha-dispatch-workflow": true, "gha-wait-for-wor
 
 // Options adjust a migration.
 type Options struct {
-	// BaseURLs maps each known v1.8 credentials Secret name to its baseURL
-	// ("" for github.com). A step whose Secret is not listed is left alone
-	// with a problem, since its host is unknown, unless AssumeGitHubCom.
-	BaseURLs map[string]string
-	// AssumeGitHubCom takes github.com for Secrets not in BaseURLs.
+	// Secrets are the known v1.8 credentials Secrets. A step's Secret is
+	// looked up by its manifest's namespace and the step's secretName: in
+	// v1.8 the Secret is "in the project namespace", the namespace of the
+	// Stage or PromotionTask. A step whose Secret is missing there, or
+	// there twice, is left alone with a problem.
+	Secrets []Secret
+	// AssumeGitHubCom takes github.com for a Secret whose name is in no
+	// namespace of Secrets (a name known elsewhere is still a problem).
 	AssumeGitHubCom bool
 }
 
+// Secret is what a migration needs of a v1.8 credentials Secret.
+type Secret struct {
+	SecretRef
+	BaseURL string // "" for github.com
+}
+
+// SecretRef names a Secret.
+type SecretRef struct {
+	Namespace, Name string
+}
+
+func (r SecretRef) String() string { return r.Namespace + "/" + r.Name }
+
 // Change is one step migrated.
 type Change struct {
-	Line       int // 1-based line of the step's config
-	Step       string
-	Alias      string
-	RepoURL    string
+	Line    int // 1-based line of the step's config
+	Step    string
+	Alias   string
+	RepoURL string
+	// Secrets are the v1.8 Secrets whose baseURL gave RepoURL's host: one
+	// for a Stage or PromotionTask, every namespace's Secret of that name
+	// for a ClusterPromotionTask; none when github.com was assumed.
+	Secrets    []SecretRef
 	SecretName string
 }
 
 // Problem is a step that cannot be migrated mechanically; it is left as is.
 type Problem struct {
-	Line   int
-	Step   string
-	Alias  string
-	Reason string
+	Line     int    // 1-based line of the step's config
+	Document int    // 1-based document of the file
+	Resource string // e.g. "Stage team-a/uat"
+	StepNum  int    // 1-based position in its steps
+	Step     string
+	Alias    string
+	Reason   string
 }
 
 func (p Problem) String() string {
@@ -53,7 +76,7 @@ func (p Problem) String() string {
 	if p.Alias != "" {
 		name += " " + p.Alias
 	}
-	return fmt.Sprintf("line %d: cannot migrate %s: %s; left unchanged", p.Line, name, p.Reason)
+	return fmt.Sprintf("line %d: cannot migrate %s (step %d of %s, document %d): %s; left unchanged", p.Line, name, p.StepNum, p.Resource, p.Document, p.Reason)
 }
 
 // Result is the outcome for one file.
@@ -61,21 +84,40 @@ type Result struct {
 	Output   []byte
 	Changes  []Change
 	Problems []Problem
+	// Edits turn the file into Output, in line order, none overlapping:
+	// what a diff of the two shows, known without comparing them.
+	Edits []Edit
 }
 
-// edit replaces lines [from, to) (0-based) with repl.
-type edit struct {
-	from, to int
-	repl     []string
+// Edit replaces the source's lines [From, To) (0-based) with Lines, each
+// with its line ending.
+type Edit struct {
+	From, To int
+	Lines    []string
+}
+
+// manifest is what a step's migration needs of the document holding it.
+type manifest struct {
+	doc       int
+	kind      string
+	name      string
+	namespace string
+}
+
+func (m manifest) resource() string {
+	if m.namespace == "" {
+		return m.kind + " " + m.name
+	}
+	return m.kind + " " + m.namespace + "/" + m.name
 }
 
 // File migrates one file's worth of YAML documents.
 func File(src []byte, opts Options) (*Result, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	lines := splitLines(src)
+	secrets := indexSecrets(opts.Secrets)
 	res := &Result{}
-	var edits []edit
-	for {
+	for docNum := 1; ; docNum++ {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
@@ -84,47 +126,60 @@ func File(src []byte, opts Options) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("not valid YAML: %w", err)
 		}
-		for _, step := range stepsOf(&doc) {
-			e, change, problem := migrateStep(step, lines, opts)
+		m, steps := stepsOf(&doc)
+		m.doc = docNum
+		for i, step := range steps {
+			e, change, problem := migrateStep(step, lines, opts, secrets, m)
 			switch {
 			case problem != nil:
+				problem.Document, problem.Resource, problem.StepNum = m.doc, m.resource(), i+1
 				res.Problems = append(res.Problems, *problem)
 			case change != nil:
 				res.Changes = append(res.Changes, *change)
-				edits = append(edits, e...)
+				res.Edits = append(res.Edits, e...)
 			}
 		}
 	}
-	res.Output = apply(lines, edits)
+	sort.Slice(res.Edits, func(i, j int) bool { return res.Edits[i].From < res.Edits[j].From })
+	for i := 1; i < len(res.Edits); i++ {
+		if res.Edits[i].From < res.Edits[i-1].To {
+			// Each step's entries are its own lines; two edits on one line
+			// would be a bug here, and a wrong rewrite is worse than none.
+			return nil, fmt.Errorf("internal error: edits of lines %d and %d overlap", res.Edits[i-1].From+1, res.Edits[i].From+1)
+		}
+	}
+	res.Output = apply(lines, res.Edits)
 	return res, nil
 }
 
 // stepsOf finds the step mappings of a Stage's promotion template, a
 // PromotionTask or a ClusterPromotionTask.
-func stepsOf(doc *yaml.Node) []*yaml.Node {
+func stepsOf(doc *yaml.Node) (manifest, []*yaml.Node) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return nil
+		return manifest{}, nil
 	}
 	root := doc.Content[0]
+	meta := get(root, "metadata")
+	m := manifest{kind: scalar(get(root, "kind")), name: scalar(get(meta, "name")), namespace: scalar(get(meta, "namespace"))}
 	var path []string
-	switch scalar(get(root, "kind")) {
+	switch m.kind {
 	case "Stage":
 		path = []string{"spec", "promotionTemplate", "spec", "steps"}
 	case "PromotionTask", "ClusterPromotionTask":
 		path = []string{"spec", "steps"}
 	default:
-		return nil
+		return m, nil
 	}
 	n := root
 	for _, k := range path {
 		if n = get(n, k); n == nil {
-			return nil
+			return m, nil
 		}
 	}
 	if n.Kind != yaml.SequenceNode {
-		return nil
+		return m, nil
 	}
-	return n.Content
+	return m, n.Content
 }
 
 func get(m *yaml.Node, key string) *yaml.Node {
@@ -147,7 +202,7 @@ func scalar(n *yaml.Node) string {
 }
 
 // migrateStep plans the edits for one step, or says why it cannot.
-func migrateStep(step *yaml.Node, lines []string, opts Options) ([]edit, *Change, *Problem) {
+func migrateStep(step *yaml.Node, lines []string, opts Options, secrets secretIndex, m manifest) ([]Edit, *Change, *Problem) {
 	uses := scalar(get(step, "uses"))
 	if !StepNames[uses] {
 		return nil, nil, nil
@@ -177,9 +232,9 @@ func migrateStep(step *yaml.Node, lines []string, opts Options) ([]edit, *Change
 		return nil, nil, problem("owner or repo is an expression; write repoURL as an expression yourself, e.g. https://github.com/${{ vars.owner }}/${{ vars.repo }}")
 	}
 	secret := scalar(get(creds, "secretName"))
-	base, known := opts.BaseURLs[secret]
-	if !known && !opts.AssumeGitHubCom {
-		return nil, nil, problem(fmt.Sprintf("its credentials Secret %q is unknown, so is its host (an Enterprise Server Secret has a baseURL): give the Secrets with --credentials-file, or --github-com if they are all for github.com", secret))
+	base, refs, reason := secrets.baseURL(m, secret, opts.AssumeGitHubCom)
+	if reason != "" {
+		return nil, nil, problem(reason)
 	}
 	// The steps' own mapping, so that repoURL names the repository the v1.8
 	// configuration did. Plain http is kept as the Secret says: whether it
@@ -192,6 +247,9 @@ func migrateStep(step *yaml.Node, lines []string, opts Options) ([]edit, *Change
 
 	// The edit: the owner entry becomes repoURL, the repo and credentials
 	// entries go. Each entry spans its key's line to the next entry.
+	if !keysWhereParsed(cfg, lines) {
+		return nil, nil, problem("its lines are not where the YAML parser counts them (a line break other than LF or CRLF: a lone CR, NEL, LS or PS); rewrite it by hand")
+	}
 	spans := map[string][2]int{}
 	for i := 0; i+1 < len(cfg.Content); i += 2 {
 		k := cfg.Content[i]
@@ -207,15 +265,39 @@ func migrateStep(step *yaml.Node, lines []string, opts Options) ([]edit, *Change
 	ownerLine := lines[spans["owner"][0]]
 	indent := ownerLine[:indentOf(ownerLine)-1]
 	eol := lineEnding(ownerLine)
-	var edits []edit
+	var edits []Edit
 	for key, sp := range spans {
 		var repl []string
 		if key == "owner" {
 			repl = []string{indent + "repoURL: " + repoURL + eol}
 		}
-		edits = append(edits, edit{from: sp[0], to: sp[1], repl: repl})
+		edits = append(edits, Edit{From: sp[0], To: sp[1], Lines: repl})
 	}
-	return edits, &Change{Line: cfg.Line, Step: uses, Alias: alias, RepoURL: repoURL, SecretName: secret}, nil
+	return edits, &Change{Line: cfg.Line, Step: uses, Alias: alias, RepoURL: repoURL, Secrets: refs, SecretName: secret}, nil
+}
+
+// keysWhereParsed reports whether each key of cfg starts its line and
+// column as the parser reported them. The parser also breaks lines at a
+// lone CR and at NEL, LS and PS, where the text is split at LF alone; an
+// edit at a line counted one way and made the other would damage the file.
+func keysWhereParsed(cfg *yaml.Node, lines []string) bool {
+	for i := 0; i+1 < len(cfg.Content); i += 2 {
+		k := cfg.Content[i]
+		if k.Line < 1 || k.Line > len(lines) || k.Column < 1 {
+			return false
+		}
+		// Columns count characters; before a block key are spaces alone,
+		// so bytes and characters agree up to it (ownsLine checks that).
+		l := lines[k.Line-1]
+		if k.Column-1 > len(l) {
+			return false
+		}
+		rest := l[k.Column-1:]
+		if !strings.HasPrefix(rest, k.Value) && !strings.HasPrefix(rest, `"`+k.Value) && !strings.HasPrefix(rest, "'"+k.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 // entryEnd is the 0-based line after the entry whose key is cfg.Content[i]:
@@ -280,11 +362,22 @@ func splitLines(src []byte) []string {
 	return out
 }
 
-func apply(lines []string, edits []edit) []byte {
-	sort.Slice(edits, func(i, j int) bool { return edits[i].from > edits[j].from })
-	out := append([]string(nil), lines...)
+// apply builds the output in one pass over the lines: edits are sorted
+// and disjoint, so memory and time stay linear in the file.
+func apply(lines []string, edits []Edit) []byte {
+	var out bytes.Buffer
+	next := 0
 	for _, e := range edits {
-		out = append(out[:e.from], append(append([]string(nil), e.repl...), out[e.to:]...)...)
+		for _, l := range lines[next:e.From] {
+			out.WriteString(l)
+		}
+		for _, l := range e.Lines {
+			out.WriteString(l)
+		}
+		next = e.To
 	}
-	return []byte(strings.Join(out, ""))
+	for _, l := range lines[next:] {
+		out.WriteString(l)
+	}
+	return out.Bytes()
 }

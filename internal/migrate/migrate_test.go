@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kargo-gha/kargo-gha/internal/config"
 	"github.com/kargo-gha/kargo-gha/internal/repourl"
@@ -16,7 +16,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-var opts = Options{BaseURLs: map[string]string{"ghes-credentials": "https://ghe.example.com/api/v3"}, AssumeGitHubCom: true}
+var opts = Options{Secrets: []Secret{{SecretRef{"kargo-demo", "ghes-credentials"}, "https://ghe.example.com/api/v3"}}, AssumeGitHubCom: true}
 
 func TestGolden(t *testing.T) {
 	for _, name := range []string{"manifests.yaml", "crlf.yaml"} {
@@ -70,7 +70,7 @@ func TestChangesAndProblems(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("changes:\n%s", strings.Join(got, "\n"))
 	}
-	if len(res.Problems) != 2 || !strings.Contains(res.Problems[0].String(), "line 69: cannot migrate gha-dispatch-workflow: owner or repo is an expression") ||
+	if len(res.Problems) != 2 || !strings.Contains(res.Problems[0].String(), "line 69: cannot migrate gha-dispatch-workflow (step 1 of PromotionTask kargo-demo/deploy-anywhere, document 3): owner or repo is an expression") ||
 		!strings.Contains(res.Problems[1].String(), "flow-style") {
 		t.Fatalf("problems: %v", res.Problems)
 	}
@@ -91,7 +91,8 @@ func assertCurrentFormat(t *testing.T, out []byte) {
 		if dec.Decode(&doc) != nil {
 			break
 		}
-		for _, step := range stepsOf(&doc) {
+		_, steps := stepsOf(&doc)
+		for _, step := range steps {
 			uses := scalar(get(step, "uses"))
 			cfgNode := get(step, "config")
 			if !StepNames[uses] || cfgNode == nil || get(cfgNode, "owner") != nil {
@@ -150,8 +151,8 @@ func TestRepoURLIsTheStepsMapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := "kind: PromotionTask\nspec:\n  steps:\n  - uses: gha-wait-for-workflow\n    config:\n      owner: MyOrg\n      repo: My-App\n      credentials:\n        secretName: s\n      runID: 1\n"
-			res, err := File([]byte(src), Options{BaseURLs: map[string]string{"s": tt.baseURL}})
+			src := "kind: PromotionTask\nmetadata: {name: t, namespace: p}\nspec:\n  steps:\n  - uses: gha-wait-for-workflow\n    config:\n      owner: MyOrg\n      repo: My-App\n      credentials:\n        secretName: s\n      runID: 1\n"
+			res, err := File([]byte(src), Options{Secrets: []Secret{{SecretRef{"p", "s"}, tt.baseURL}}})
 			if err != nil || len(res.Problems) != 0 || len(res.Changes) != 1 {
 				t.Fatalf("File: %+v, %v", res, err)
 			}
@@ -175,10 +176,28 @@ func TestUnmappableRepositoryIsAProblem(t *testing.T) {
 		"owner invalid":     "owner: my org\n      repo: r\n      credentials:\n        secretName: s\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			src := "kind: PromotionTask\nspec:\n  steps:\n  - uses: gha-dispatch-workflow\n    config:\n      " + cfg
-			res, err := File([]byte(src), Options{BaseURLs: map[string]string{"s": "", "bad": "ghe.example.com/api/v3"}})
+			src := "kind: PromotionTask\nmetadata: {name: t, namespace: p}\nspec:\n  steps:\n  - uses: gha-dispatch-workflow\n    config:\n      " + cfg
+			res, err := File([]byte(src), Options{Secrets: []Secret{{SecretRef{"p", "s"}, ""}, {SecretRef{"p", "bad"}, "ghe.example.com/api/v3"}}})
 			if err != nil || len(res.Changes) != 0 || len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Reason, "make no repository URL") || string(res.Output) != src {
 				t.Fatalf("File: %+v, %v", res, err)
+			}
+		})
+	}
+}
+
+// A lone CR (or NEL, LS, PS) breaks a line for the parser but not for the
+// line split the edits use: such a step is named, not edited at a wrong
+// line (which once panicked).
+func TestLineBreaksTheParserCountsOtherwise(t *testing.T) {
+	for name, br := range map[string]string{"CR": "\r", "NEL": "\u0085", "LS": "\u2028"} {
+		t.Run(name, func(t *testing.T) {
+			src := "kind: PromotionTask\nmetadata: {name: t, namespace: a}\nspec:\n  steps:\n  - uses: gha-wait-for-workflow\n    config:\n      runID: 1" + br + "      owner: o\n      repo: r\n      credentials:\n        secretName: gh\n"
+			res, err := File([]byte(src), Options{Secrets: []Secret{{SecretRef{"a", "gh"}, ""}}})
+			if err != nil {
+				t.Fatalf("the parser refuses a %s: %v", name, err)
+			}
+			if len(res.Changes) != 0 || len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Reason, "line break") || string(res.Output) != src {
+				t.Fatalf("changes %+v, problems %v", res.Changes, res.Problems)
 			}
 		})
 	}
