@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/kargo-gha/kargo-gha/internal/config"
 	"github.com/kargo-gha/kargo-gha/internal/failure"
@@ -20,9 +19,6 @@ import (
 )
 
 const (
-	// maxCheckManifestBytes bounds a manifest file: a project's Stages and
-	// PromotionTasks are tens of KiB.
-	maxCheckManifestBytes = 4 << 20
 	// maxManifestValues bounds the values it expands to (aliases).
 	maxManifestValues = 200000
 	// maxCheckedSteps bounds the steps checked, each two or three GETs.
@@ -87,9 +83,9 @@ type checkedStep struct {
 
 func runCheck(ctx context.Context, o *CheckOptions) error {
 	f := o.Factory
-	data, err := readManifest(f, o.File)
+	data, _, err := readManifest(f, o.File) // migrate.go: "-" is stdin; bounded
 	if err != nil {
-		return failure.Final(fmt.Errorf("reading %s: %w", o.File, err))
+		return err
 	}
 	steps, err := dispatchSteps(data)
 	if err != nil {
@@ -184,25 +180,6 @@ func printJSON(f *Factory, v any) error {
 		return failure.Final(fmt.Errorf("writing the report to stdout: %w", err))
 	}
 	return nil
-}
-
-func readManifest(f *Factory, path string) ([]byte, error) {
-	var r io.Reader
-	if path == "-" {
-		r = f.IO.In
-	} else {
-		fh, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer fh.Close()
-		r = fh
-	}
-	data, err := io.ReadAll(io.LimitReader(r, maxCheckManifestBytes+1))
-	if err == nil && len(data) > maxCheckManifestBytes {
-		return nil, fmt.Errorf("it is larger than %d MiB", maxCheckManifestBytes>>20)
-	}
-	return data, err
 }
 
 // manifestStep is a gha-dispatch-workflow step found in a manifest.

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"sort"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // MaxFileBytes bounds a workflow file read: the contents API inlines files
