@@ -79,14 +79,17 @@ dispatched and a retry may succeed; 130 interrupted.`,
   # Dispatch, then wait for the run to succeed
   kargo-gha dispatch --config step.yaml --wait --expected-conclusion success
 
-  # In a Kargo custom step: the step config passed through, runID read from $KARGO_OUTPUT
-  kargo-gha dispatch --config-json '${{ toJSON(config.step) }}'`,
+  # In a Kargo custom step (examples/custom-steps.yaml): the step config passed
+  # through as a string with asJSON(), a rerun of the step finds its run again
+  kargo-gha dispatch --config-json '${{ asJSON(config.step) }}' \
+    --correlation-seed '${{ ctx.project }}/${{ ctx.promotion }}/${{ ctx.meta.step.alias }}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return runDispatch(cmd.Context(), opts)
+			err := runDispatch(cmd.Context(), opts)
+			return opts.inFlagTerms(err)
 		},
 	}
 	fl := cmd.Flags()
@@ -108,6 +111,15 @@ dispatched and a retry may succeed; 130 interrupted.`,
 	fl.BoolVar(&opts.AndWait, "wait", false, "then wait for the run to finish, as gha-wait-for-workflow does, and add its conclusion to the output")
 	opts.Wait.register(cmd, "wait-timeout")
 	return cmd
+}
+
+// inFlagTerms tells the configuration's problems in the flags' names.
+func (o *DispatchOptions) inFlagTerms(err error) error {
+	typed, ferr := o.flagConfig()
+	if ferr != nil {
+		return err
+	}
+	return inFlagTerms(err, dispatchFlagFields, typed.Map(), o.ConfigFile != "" || o.ConfigJSON != "")
 }
 
 // stepConfig merges the configuration file and the flags into the step's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,10 +30,11 @@ type waitFlags struct {
 
 func (w *waitFlags) register(cmd *cobra.Command, timeoutFlag string) {
 	fl := cmd.Flags()
-	fl.StringVar(&w.ExpectedConclusion, "expected-conclusion", "", "fail unless the run ends with this conclusion (success, failure, cancelled, skipped, timed_out, action_required, neutral, stale)")
+	fl.StringVar(&w.ExpectedConclusion, "expected-conclusion", "", "fail unless the run ends with this conclusion ("+strings.Join(config.Conclusions, ", ")+")")
+	_ = cmd.RegisterFlagCompletionFunc("expected-conclusion", cobra.FixedCompletions(config.Conclusions, cobra.ShellCompDirectiveNoFileComp))
 	fl.Var(durationValue{&w.PollInterval}, "poll-interval", fmt.Sprintf("time between status checks: a duration (30s) or seconds (default %s)", wait.DefaultPollInterval))
 	w.Timeout = defaultWaitTimeout
-	fl.Var(durationValue{&w.Timeout}, timeoutFlag, "give up waiting after this long, a duration (2h) or seconds; the run goes on (default 1h)")
+	fl.Var(durationValue{&w.Timeout}, timeoutFlag, "give up waiting after this long, a duration (2h) or seconds; the run goes on")
 }
 
 // apply sets the fields of a wait step config that the flags give.
@@ -83,7 +85,8 @@ leaves the run going (exit 75, or 130 when interrupted).`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return runWait(cmd.Context(), opts)
+			err := runWait(cmd.Context(), opts)
+			return opts.inFlagTerms(err)
 		},
 	}
 	fl := cmd.Flags()
@@ -97,6 +100,11 @@ leaves the run going (exit 75, or 130 when interrupted).`,
 	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
 	opts.Wait.register(cmd, "timeout")
 	return cmd
+}
+
+// inFlagTerms tells the configuration's problems in the flags' names.
+func (o *WaitOptions) inFlagTerms(err error) error {
+	return inFlagTerms(err, waitFlagFields, o.flagConfig().Map(), o.ConfigFile != "" || o.ConfigJSON != "")
 }
 
 func (o *WaitOptions) stepConfig() (map[string]any, error) {
