@@ -77,7 +77,9 @@ func (h cleanHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return cleanHandler{h.next.WithAttrs(clean)}
 }
 
-func (h cleanHandler) WithGroup(name string) slog.Handler { return cleanHandler{h.next.WithGroup(name)} }
+func (h cleanHandler) WithGroup(name string) slog.Handler {
+	return cleanHandler{h.next.WithGroup(name)}
+}
 
 func cleanAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()

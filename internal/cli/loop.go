@@ -260,7 +260,9 @@ type rememberHandler struct {
 	next slog.Handler
 }
 
-func (h rememberHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+func (h rememberHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
 func (h rememberHandler) Handle(ctx context.Context, r slog.Record) error {
 	h.p.mu.Lock()
 	h.p.logged, h.p.last = safetext.Clean(r.Message), safetext.Clean(r.Message)
