@@ -55,7 +55,8 @@ The configuration is the step's config block (current or v1.8 format), from
 --config (YAML or JSON file, "-" for stdin) or --config-json; flags complete or
 override it. Credentials, the first that applies: a Kargo Git-credential Secret
 for the repository in --credentials-file (for a v1.8 configuration, the Secret
-named by credentials.secretName); GH_TOKEN or GITHUB_TOKEN; GITHUB_APP_CLIENT_ID
+named by credentials.secretName); GH_TOKEN or GITHUB_TOKEN (for an
+Enterprise Server host GH_ENTERPRISE_TOKEN or GITHUB_ENTERPRISE_TOKEN first); GITHUB_APP_CLIENT_ID
 or GITHUB_APP_ID with GITHUB_APP_INSTALLATION_ID and GITHUB_APP_PRIVATE_KEY or
 GITHUB_APP_PRIVATE_KEY_FILE.
 
