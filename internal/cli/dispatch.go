@@ -56,9 +56,9 @@ The configuration is the step's config block (current or v1.8 format), from
 override it. Credentials, the first that applies: a Kargo Git-credential Secret
 for the repository in --credentials-file (for a v1.8 configuration, the Secret
 named by credentials.secretName); GH_TOKEN or GITHUB_TOKEN (for an
-Enterprise Server host GH_ENTERPRISE_TOKEN or GITHUB_ENTERPRISE_TOKEN first); GITHUB_APP_CLIENT_ID
-or GITHUB_APP_ID with GITHUB_APP_INSTALLATION_ID and GITHUB_APP_PRIVATE_KEY or
-GITHUB_APP_PRIVATE_KEY_FILE.
+Enterprise Server host GH_ENTERPRISE_TOKEN or GITHUB_ENTERPRISE_TOKEN
+first); GITHUB_APP_CLIENT_ID or GITHUB_APP_ID with GITHUB_APP_INSTALLATION_ID
+and GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE.
 
 The dispatch is sent at most once. When GitHub does not name the run in its
 answer, the run is found by listing the workflow's runs for up to --timeout;

@@ -11,17 +11,17 @@ import (
 const (
 	// EnvToken is read first, as the GitHub CLI does; EnvTokenAlt is the
 	// token GitHub Actions itself provides.
-	EnvToken             = "GH_TOKEN"
-	EnvTokenAlt          = "GITHUB_TOKEN"
+	EnvToken    = "GH_TOKEN"
+	EnvTokenAlt = "GITHUB_TOKEN"
 	// EnvEnterpriseToken and EnvEnterpriseTokenAlt are read first for a
 	// GitHub Enterprise Server host, as the GitHub CLI does.
 	EnvEnterpriseToken    = "GH_ENTERPRISE_TOKEN"
 	EnvEnterpriseTokenAlt = "GITHUB_ENTERPRISE_TOKEN"
-	EnvAppClientID       = "GITHUB_APP_CLIENT_ID"
-	EnvAppID             = "GITHUB_APP_ID"
-	EnvAppInstallationID = "GITHUB_APP_INSTALLATION_ID"
-	EnvAppPrivateKey     = "GITHUB_APP_PRIVATE_KEY"
-	EnvAppPrivateKeyFile = "GITHUB_APP_PRIVATE_KEY_FILE"
+	EnvAppClientID        = "GITHUB_APP_CLIENT_ID"
+	EnvAppID              = "GITHUB_APP_ID"
+	EnvAppInstallationID  = "GITHUB_APP_INSTALLATION_ID"
+	EnvAppPrivateKey      = "GITHUB_APP_PRIVATE_KEY"
+	EnvAppPrivateKeyFile  = "GITHUB_APP_PRIVATE_KEY_FILE"
 )
 
 // ErrNone means no credentials were found where they were looked for.
