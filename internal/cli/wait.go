@@ -177,6 +177,9 @@ func waitForRun(ctx context.Context, f *Factory, r *step.Runner, cfg map[string]
 		if errors.Is(stop, ErrInterrupted) {
 			return res, failure.Final(err)
 		}
+		if failure.IsFinal(err) { // never found: say which run
+			return res, fmt.Errorf("run %v: %w", cfg["runID"], err)
+		}
 		return res, err
 	}
 	if err == nil {
