@@ -204,6 +204,9 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 		return err
 	}
 	r := f.Runner.WithURLOptions(repourl.Options{AllowHTTP: o.AllowHTTP})
+	if err := o.checkWaitFlags(r, raw); err != nil {
+		return err
+	}
 	sc := &step.Context{
 		Alias: "dispatch", Config: raw, Credentials: look.git, LegacyCredentials: look.legacy,
 		CorrelationKey: o.correlationKey(raw), Settle: o.Settle, Log: progressLog(newLogPrinter(f)),
@@ -249,6 +252,29 @@ func (o *DispatchOptions) waitAfterDispatch(ctx context.Context, r *step.Runner,
 		return err // the run finished the wrong way: the message says how
 	}
 	return failure.Final(fmt.Errorf("%w; run %v was dispatched: wait for it with kargo-gha wait, do not dispatch again", err, out.values["runID"]))
+}
+
+// checkWaitFlags refuses, before anything is dispatched, wait flags that
+// the wait after the dispatch would refuse (--expected-conclusion,
+// --poll-interval): found after the dispatch, they would leave a run
+// started and nobody waiting for it. A dispatch configuration the step
+// refuses is left to the step, which names its problems.
+func (o *DispatchOptions) checkWaitFlags(r *step.Runner, dispatchCfg map[string]any) error {
+	if !o.AndWait {
+		return nil
+	}
+	d, err := config.ParseDispatch(dispatchCfg, r.URLOptions)
+	if err != nil {
+		return nil
+	}
+	w := d.WaitStep(1) // any run ID: the flags are checked, not the run
+	o.Wait.apply(&w)
+	if _, err := config.ParseWait(w.Map(), r.URLOptions); err != nil {
+		var typed config.WaitConfig
+		o.Wait.apply(&typed)
+		return failure.Final(inFlagTerms(err, waitFlagFields, typed.Map(), false))
+	}
+	return nil
 }
 
 // waitConfig is the wait step's config for the run the dispatch started:

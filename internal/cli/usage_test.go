@@ -62,6 +62,10 @@ func TestConfigProblemsNameFlagsOrKeys(t *testing.T) {
 		{"mistyped wait key", []string{"wait", "--config-json", `{"repoURL":"` + repoURL + `","runId":5}`}, "runId: unknown field; did you mean runID?", ""},
 		{"bad flag value", []string{"wait", "--repo-url", repoURL, "--run-id", "x1"}, `--run-id: "x1" is not a run ID`, "runID:"},
 		{"bad value in a file", []string{"wait", "--config-json", `{"repoURL":"` + repoURL + `","runID":"x1"}`}, `runID: "x1" is not a run ID`, "--run-id:"},
+		// Refused before the dispatch: after it, a run would start with
+		// nobody waiting for it.
+		{"bad wait flags of dispatch --wait", []string{"dispatch", "--repo-url", repoURL, "--workflow-file", "deploy.yml", "--ref", "main", "--wait", "--poll-interval", "500ms", "--expected-conclusion", "sucess"},
+			`--expected-conclusion: "sucess" is not a conclusion; use one of success`, "dispatched"},
 	} {
 		before := f.sim.Stats().Requests
 		code := f.run(t, tc.args...)
