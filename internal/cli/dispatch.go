@@ -64,8 +64,9 @@ The dispatch is sent at most once. When GitHub does not name the run in its
 answer, the run is found by listing the workflow's runs for up to --timeout;
 with --correlation-input, by the key that input carries into the run's title.
 Exit codes: 0 the run was created and printed; 1 failure (after a dispatch
-that may have started a run, the message says where to look); 75 nothing was
-dispatched and a retry may succeed; 130 interrupted.`,
+that may have started a run, the message says where to look); 2 the command
+line is wrong; 75 nothing was dispatched and a retry may succeed; 130
+interrupted.`,
 		Example: `  # From flags, with a token in the environment
   GH_TOKEN=... kargo-gha dispatch --repo-url https://github.com/myorg/my-app \
     --workflow-file deploy.yml --ref main --input environment=prod --input image_tag=1.10

@@ -75,7 +75,8 @@ for a protected environment shows which one and who may approve it. With
 --expected-conclusion, any other conclusion is a failure (exit 1) that names
 the failed jobs and steps. GitHub failing meanwhile (5xx, resets, rate limits)
 is ridden out for up to 15 minutes. Giving up after --timeout, or on Ctrl-C,
-leaves the run going (exit 75, or 130 when interrupted).`,
+leaves the run going (exit 75, or 130 when interrupted); a run that answered
+404 on every check was not found (exit 1).`,
 		Example: `  kargo-gha wait --repo-url https://github.com/myorg/my-app --run-id 123456789 \
     --expected-conclusion success --poll-interval 30s
 
