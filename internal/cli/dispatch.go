@@ -106,7 +106,7 @@ interrupted.`,
 	fl.BoolVar(&opts.AllowHTTP, "allow-http", false, "allow plain-text http:// repository URLs (the token crosses the network unencrypted)")
 	fl.StringVar(&opts.CorrelationInput, "correlation-input", "", "workflow input that receives a unique key; with ${{ inputs.NAME }} in the workflow's run-name the run is found by it, exactly")
 	fl.StringVar(&opts.CorrelationID, "correlation-id", "", "the key to put into --correlation-input (8-64 letters, digits, '.', '_', '-'); the same key is the same dispatch: when a run of the last hour already carries it, that run is printed and nothing is dispatched; default: a random one")
-	fl.StringVar(&opts.CorrelationSeed, "correlation-seed", "", "derive the key from this text instead (a custom step's ${{ ctx.project }}/${{ ctx.promotion }}/ALIAS): a rerun with the same text is the same dispatch; ignored without a correlation input")
+	fl.StringVar(&opts.CorrelationSeed, "correlation-seed", "", "derive the key from this text instead (a custom step's ${{ ctx.project }}/${{ ctx.promotion }}/${{ ctx.meta.step.alias }}): a rerun with the same text is the same dispatch; ignored without a correlation input")
 	fl.Var(durationValue{&opts.Settle}, "settle", "without run details or a correlation key: how long after the dispatch GitHub is assumed to have created its run; a lone run is taken only after this with no second one (default 10s)")
 	fl.StringVar(&opts.Credentials.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
 	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
