@@ -5,7 +5,7 @@ GO ?= go
 .PHONY: test openapi build demo image kargo-test kargo-controller kargo-controller-test kargo-image kargo-image-args fuzz bench bench-short
 
 build:
-	$(GO) build -o bin/kargo-gha ./cmd/kargo-gha
+	$(GO) build -ldflags "-X main.commit=$$(git rev-parse HEAD 2>/dev/null) -X main.date=$$(git log -1 --format=%cI 2>/dev/null)" -o bin/kargo-gha ./cmd/kargo-gha
 	$(GO) build -o bin/ghsim ./cmd/ghsim
 
 # GitHub's OpenAPI description, for the simulator's conformance test.

@@ -17,6 +17,10 @@ import (
 // binary built by go install takes its module version instead.
 var version = ""
 
+// commit and date name the commit built (-X main.commit=..., -X
+// main.date=...), for builds Go cannot stamp itself (-buildvcs=false).
+var commit, date = "", ""
+
 func main() {
 	// A write to a closed stdout or stderr then fails with EPIPE instead of
 	// killing the process silently: a run already dispatched must still be
@@ -25,7 +29,9 @@ func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	stopOnSignal(cancel)
 	v := buildVersion()
-	code := cli.Run(ctx, cli.NewFactory(v), os.Args[1:])
+	f := cli.NewFactory(v)
+	f.Commit, f.Date = commit, date
+	code := cli.Run(ctx, f, os.Args[1:])
 	cancel(nil)
 	os.Exit(code)
 }

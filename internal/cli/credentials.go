@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/kargo-gha/kargo-gha/internal/credentials"
 	"github.com/kargo-gha/kargo-gha/internal/failure"
@@ -44,19 +46,25 @@ func newLookups(f *Factory, flags credentialFlags) (*lookups, error) {
 
 // git finds credentials for repoURL.
 func (l *lookups) git(_ context.Context, repoURL string) (*credentials.Credentials, error) {
-	return l.find(fmt.Sprintf("no Git credentials for %s", repoURL), func() (credentials.Credentials, error) {
+	host := "github.com"
+	if u, err := url.Parse(repoURL); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	return l.find(host, fmt.Sprintf("no Git credentials for %s", repoURL), func() (credentials.Credentials, error) {
 		return credentials.FindGit(l.secrets, l.flags.Project, repoURL)
 	})
 }
 
 // legacy reads the v1.8 Secret named by credentials.secretName.
 func (l *lookups) legacy(_ context.Context, secretName string) (*credentials.Credentials, error) {
-	return l.find(fmt.Sprintf("no Secret %q (credentials.secretName)", secretName), func() (credentials.Credentials, error) {
+	// A v1.8 Secret names its host (baseURL); the environment's token
+	// stands in for github.com's.
+	return l.find("github.com", fmt.Sprintf("no Secret %q (credentials.secretName)", secretName), func() (credentials.Credentials, error) {
 		return credentials.FromLegacySecret(l.secrets, l.flags.Project, secretName)
 	})
 }
 
-func (l *lookups) find(missing string, inFile func() (credentials.Credentials, error)) (*credentials.Credentials, error) {
+func (l *lookups) find(host, missing string, inFile func() (credentials.Credentials, error)) (*credentials.Credentials, error) {
 	if len(l.secrets) > 0 {
 		c, err := inFile()
 		if err == nil {
@@ -66,14 +74,14 @@ func (l *lookups) find(missing string, inFile func() (credentials.Credentials, e
 			return nil, failure.Final(err)
 		}
 	}
-	c, err := credentials.FromEnv(l.f.Getenv)
+	c, err := credentials.FromEnvFor(l.f.Getenv, host)
 	if errors.Is(err, credentials.ErrNone) {
 		where := "no --credentials-file was given"
 		if l.flags.File != "" {
 			where = missing + " in " + l.flags.File
 		}
-		return nil, failure.Final(fmt.Errorf("no GitHub credentials: %s, and none of %s, %s, %s/%s is set",
-			where, credentials.EnvToken, credentials.EnvTokenAlt, credentials.EnvAppClientID, credentials.EnvAppID))
+		return nil, failure.Final(fmt.Errorf("no GitHub credentials for %s: %s, and none of %s, %s/%s is set",
+			host, where, strings.Join(credentials.TokenVariables(host), ", "), credentials.EnvAppClientID, credentials.EnvAppID))
 	}
 	if err != nil {
 		return nil, failure.Final(err)

@@ -59,16 +59,18 @@ The configuration is the step's config block (current or v1.8 format), from
 --config (YAML or JSON file, "-" for stdin) or --config-json; flags complete or
 override it. Credentials, the first that applies: a Kargo Git-credential Secret
 for the repository in --credentials-file (for a v1.8 configuration, the Secret
-named by credentials.secretName); GH_TOKEN or GITHUB_TOKEN; GITHUB_APP_CLIENT_ID
-or GITHUB_APP_ID with GITHUB_APP_INSTALLATION_ID and GITHUB_APP_PRIVATE_KEY or
-GITHUB_APP_PRIVATE_KEY_FILE.
+named by credentials.secretName); GH_TOKEN or GITHUB_TOKEN (for an
+Enterprise Server host GH_ENTERPRISE_TOKEN or GITHUB_ENTERPRISE_TOKEN
+first); GITHUB_APP_CLIENT_ID or GITHUB_APP_ID with GITHUB_APP_INSTALLATION_ID
+and GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE.
 
 The dispatch is sent at most once. When GitHub does not name the run in its
 answer, the run is found by listing the workflow's runs for up to --timeout;
 with --correlation-input, by the key that input carries into the run's title.
 Exit codes: 0 the run was created and printed; 1 failure (after a dispatch
-that may have started a run, the message says where to look); 75 nothing was
-dispatched and a retry may succeed; 130 interrupted.`,
+that may have started a run, the message says where to look); 2 the command
+line is wrong; 75 nothing was dispatched and a retry may succeed; 130
+interrupted.`,
 		Example: `  # From flags, with a token in the environment
   GH_TOKEN=... kargo-gha dispatch --repo-url https://github.com/myorg/my-app \
     --workflow-file deploy.yml --ref main --input environment=prod --input image_tag=1.10
@@ -83,14 +85,17 @@ dispatched and a retry may succeed; 130 interrupted.`,
   # Dispatch, then wait for the run to succeed
   kargo-gha dispatch --config step.yaml --wait --expected-conclusion success
 
-  # In a Kargo custom step: the step config passed through, runID read from $KARGO_OUTPUT
-  kargo-gha dispatch --config-json '${{ toJSON(config.step) }}'`,
+  # In a Kargo custom step (examples/custom-steps.yaml): the step config passed
+  # through as a string with asJSON(), a rerun of the step finds its run again
+  kargo-gha dispatch --config-json '${{ asJSON(config.step) }}' \
+    --correlation-seed '${{ ctx.project }}/${{ ctx.promotion }}/${{ ctx.meta.step.alias }}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return runDispatch(cmd.Context(), opts)
+			err := runDispatch(cmd.Context(), opts)
+			return opts.inFlagTerms(err)
 		},
 	}
 	fl := cmd.Flags()
@@ -105,7 +110,7 @@ dispatched and a retry may succeed; 130 interrupted.`,
 	fl.BoolVar(&opts.AllowHTTP, "allow-http", false, "allow plain-text http:// repository URLs (the token crosses the network unencrypted)")
 	fl.StringVar(&opts.CorrelationInput, "correlation-input", "", "workflow input that receives a unique key; with ${{ inputs.NAME }} in the workflow's run-name the run is found by it, exactly")
 	fl.StringVar(&opts.CorrelationID, "correlation-id", "", "the key to put into --correlation-input (8-64 letters, digits, '.', '_', '-'); the same key is the same dispatch: when a run of the last hour already carries it, that run is printed and nothing is dispatched; default: a random one")
-	fl.StringVar(&opts.CorrelationSeed, "correlation-seed", "", "derive the key from this text instead (a custom step's ${{ ctx.project }}/${{ ctx.promotion }}/ALIAS): a rerun with the same text is the same dispatch; ignored without a correlation input")
+	fl.StringVar(&opts.CorrelationSeed, "correlation-seed", "", "derive the key from this text instead (a custom step's ${{ ctx.project }}/${{ ctx.promotion }}/${{ ctx.meta.step.alias }}): a rerun with the same text is the same dispatch; ignored without a correlation input")
 	fl.Var(durationValue{&opts.Settle}, "settle", "without run details or a correlation key: how long after the dispatch GitHub is assumed to have created its run; a lone run is taken only after this with no second one (default 10s)")
 	opts.Commit.register(cmd)
 	fl.StringVar(&opts.Credentials.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
@@ -114,6 +119,15 @@ dispatched and a retry may succeed; 130 interrupted.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "dispatch nothing: read the workflow file at --ref and report every problem of this dispatch (and whether the credentials can dispatch); exit 1 when there is one")
 	opts.Wait.register(cmd, "wait-timeout")
 	return cmd
+}
+
+// inFlagTerms tells the configuration's problems in the flags' names.
+func (o *DispatchOptions) inFlagTerms(err error) error {
+	typed, ferr := o.flagConfig()
+	if ferr != nil {
+		return err
+	}
+	return inFlagTerms(err, dispatchFlagFields, typed.Map(), o.ConfigFile != "" || o.ConfigJSON != "")
 }
 
 // stepConfig merges the configuration file and the flags into the step's
@@ -206,6 +220,9 @@ func runDispatch(ctx context.Context, o *DispatchOptions) error {
 		return err
 	}
 	r := f.Runner.WithURLOptions(repourl.Options{AllowHTTP: o.AllowHTTP})
+	if err := o.checkWaitFlags(r, raw); err != nil {
+		return err
+	}
 	sc := &step.Context{
 		Alias: "dispatch", Config: raw, Credentials: look.git, LegacyCredentials: look.legacy,
 		CorrelationKey: o.correlationKey(raw), Settle: o.Settle, Log: progressLog(newLogPrinter(f)),
@@ -251,6 +268,29 @@ func (o *DispatchOptions) waitAfterDispatch(ctx context.Context, r *step.Runner,
 		return err // the run finished the wrong way: the message says how
 	}
 	return failure.Final(fmt.Errorf("%w; run %v was dispatched: wait for it with kargo-gha wait, do not dispatch again", err, out.values["runID"]))
+}
+
+// checkWaitFlags refuses, before anything is dispatched, wait flags that
+// the wait after the dispatch would refuse (--expected-conclusion,
+// --poll-interval): found after the dispatch, they would leave a run
+// started and nobody waiting for it. A dispatch configuration the step
+// refuses is left to the step, which names its problems.
+func (o *DispatchOptions) checkWaitFlags(r *step.Runner, dispatchCfg map[string]any) error {
+	if !o.AndWait {
+		return nil
+	}
+	d, err := config.ParseDispatch(dispatchCfg, r.URLOptions)
+	if err != nil {
+		return nil
+	}
+	w := d.WaitStep(1) // any run ID: the flags are checked, not the run
+	o.Wait.apply(&w)
+	if _, err := config.ParseWait(w.Map(), r.URLOptions); err != nil {
+		var typed config.WaitConfig
+		o.Wait.apply(&typed)
+		return failure.Final(inFlagTerms(err, waitFlagFields, typed.Map(), false))
+	}
+	return nil
 }
 
 // waitConfig is the wait step's config for the run the dispatch started:

@@ -182,7 +182,7 @@ func TestExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{"invalid config names every field", []string{"dispatch", "--config-json", `{"repoURL":"` + repoURL + `","timeout":500,"extra":1}`}, ExitFinal, "extra: unknown field; ref: is required; timeout: must be at most 300, not 500; workflowFile: is required"},
+		{"invalid config names every field", []string{"dispatch", "--config-json", `{"repoURL":"` + repoURL + `","timeout":500,"extra":1}`}, ExitFinal, "extra: unknown field; ref: is required (in the configuration, or --ref); timeout: must be at most 300, not 500; workflowFile: is required (in the configuration, or --workflow-file)"},
 		{"missing workflow", []string{"dispatch", "--repo-url", repoURL, "--workflow-file", "gone.yml", "--ref", "main"}, ExitFinal, "404"},
 		{"bad input flag", []string{"dispatch", "--repo-url", repoURL, "--workflow-file", "deploy.yml", "--ref", "main", "--input", "novalue"}, ExitFinal, "key=value"},
 		{"http refused", []string{"dispatch", "--repo-url", "http://ghe.example.com/o/r", "--workflow-file", "deploy.yml", "--ref", "main"}, ExitFinal, "plain http"},

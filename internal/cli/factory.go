@@ -19,6 +19,7 @@ const (
 	// ExitFinal: retrying cannot help (bad configuration, refused
 	// credentials, missing workflow, a dispatch whose outcome is unknown).
 	ExitFinal = 1
+	// ExitUsage (usage.go): the command line is wrong.
 	// ExitTransient: nothing was dispatched, and a later retry may succeed
 	// (EX_TEMPFAIL).
 	ExitTransient = 75
@@ -46,6 +47,10 @@ type Factory struct {
 	// every call of the process.
 	Runner  *step.Runner
 	Version string
+	// Commit and Date name the commit built, when the build says (-X).
+	Commit, Date string
+	// LogFormat is --log-format.
+	LogFormat logFormat
 }
 
 // NewFactory is the factory of the real command.

@@ -43,7 +43,7 @@ func TestHostileConfigsAreRefusedBeforeAnyRequest(t *testing.T) {
 		{"YAML alias bomb, 9 levels", nil, aliasBomb(9), "expands to more than"},
 		{"config larger than the limit is refused, never cut", nil, big, "larger than 256 KiB"},
 		{"deep nesting", nil, "inputs: " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n", "nested more than"},
-		{"input that is not UTF-8", []string{"--repo-url", repoURL, "--workflow-file", "deploy.yml", "--ref", "main", "--input", "environment=pr\xffod"}, "", "inputs.environment: is not valid UTF-8"},
+		{"input that is not UTF-8", []string{"--repo-url", repoURL, "--workflow-file", "deploy.yml", "--ref", "main", "--input", "environment=pr\xffod"}, "", "--input environment: is not valid UTF-8"},
 		{"ref that is not UTF-8", []string{"--repo-url", repoURL, "--workflow-file", "deploy.yml", "--ref", "ma\xffin"}, "", "is not valid UTF-8"},
 	}
 	for _, tt := range tests {

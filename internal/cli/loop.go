@@ -65,6 +65,10 @@ func (d driver) drive(ctx context.Context, run stepFunc, sc *step.Context) (res 
 
 // progress writes a line for people on stderr.
 func progress(f *Factory, format string, args ...any) {
+	if l := f.jsonLog(); l != nil {
+		l.Info(fmt.Sprintf(format, args...))
+		return
+	}
 	fmt.Fprintln(f.IO.ErrOut, safetext.Clean(fmt.Sprintf(format, args...)))
 }
 
@@ -86,6 +90,9 @@ type statusPrinter struct {
 	logged string     // the last logged line
 	seen   map[string]bool
 	open   bool
+
+	// json, with --log-format json, takes every line instead.
+	json *slog.Logger
 }
 
 // maxSeenLines bounds the memory of logged lines; past it, lines may
@@ -95,12 +102,12 @@ const maxSeenLines = 1024
 // newStatusPrinter is the wait's printer: logged lines and Running
 // messages, with the time waited.
 func newStatusPrinter(f *Factory) *statusPrinter {
-	return &statusPrinter{w: f.IO.ErrOut, tty: liveUpdates(isTerminal(f.IO.ErrOut), f.Getenv("TERM")), elapsed: true, start: time.Now()}
+	return &statusPrinter{w: f.IO.ErrOut, tty: liveUpdates(isTerminal(f.IO.ErrOut), f.Getenv("TERM")), elapsed: true, start: time.Now(), json: f.jsonLog()}
 }
 
 // newLogPrinter is the dispatch's printer: logged lines only, as they are.
 func newLogPrinter(f *Factory) *statusPrinter {
-	return &statusPrinter{w: f.IO.ErrOut, start: time.Now()}
+	return &statusPrinter{w: f.IO.ErrOut, start: time.Now(), json: f.jsonLog()}
 }
 
 // liveUpdates says whether progress may rewrite its line: only on a
@@ -138,6 +145,11 @@ func (p *statusPrinter) show(res step.Result) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if msg == p.logged || (!p.tty && msg == p.last) {
+		return
+	}
+	if p.json != nil {
+		p.json.Info(msg, "status", string(res.Status), "elapsed", p.since().String())
+		p.last = msg
 		return
 	}
 	p.logged = ""
@@ -183,7 +195,19 @@ func (v durationValue) String() string {
 	if v.d == nil || *v.d == 0 {
 		return ""
 	}
-	return v.d.String()
+	return shortDuration(*v.d)
+}
+
+// shortDuration is d as a person writes it: 1h, 1h30m, 90s, not 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func (v durationValue) Set(s string) error {
@@ -220,5 +244,34 @@ func (h printerHandler) Handle(_ context.Context, r slog.Record) error {
 func (h printerHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h printerHandler) WithGroup(string) slog.Handler      { return h }
 
-// progressLog is a logger whose messages p prints.
-func progressLog(p *statusPrinter) *slog.Logger { return slog.New(printerHandler{logf: p.logf}) }
+// progressLog is a logger whose messages p prints; with --log-format json,
+// the structured logger itself, attributes and all. A line logged is also
+// the Running message that follows it: p remembers it to show it once.
+func progressLog(p *statusPrinter) *slog.Logger {
+	if p.json != nil {
+		return slog.New(rememberHandler{p: p, next: p.json.Handler()})
+	}
+	return slog.New(printerHandler{logf: p.logf})
+}
+
+// rememberHandler notes each message in p before passing the record on.
+type rememberHandler struct {
+	p    *statusPrinter
+	next slog.Handler
+}
+
+func (h rememberHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+func (h rememberHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.p.mu.Lock()
+	h.p.logged, h.p.last = safetext.Clean(r.Message), safetext.Clean(r.Message)
+	h.p.mu.Unlock()
+	return h.next.Handle(ctx, r)
+}
+func (h rememberHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return rememberHandler{p: h.p, next: h.next.WithAttrs(as)}
+}
+func (h rememberHandler) WithGroup(name string) slog.Handler {
+	return rememberHandler{p: h.p, next: h.next.WithGroup(name)}
+}

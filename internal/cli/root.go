@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,11 +26,17 @@ as JSON on stdout (and as key=value lines into $KARGO_OUTPUT when set).
 
 Exit codes: 0 success; 1 failure that retrying cannot fix (also when the
 work was done but its output could not be written: stderr then names the
-run); 75 failure that a later retry may fix; 130 interrupted (SIGINT, SIGTERM,
-SIGHUP or SIGQUIT; a second signal kills the process).`,
+run); 2 the command line is wrong (unknown command or flag, a flag value
+that does not parse); 75 failure that a later retry may fix; 130 interrupted
+(SIGINT, SIGTERM, SIGHUP or SIGQUIT; a second signal kills the process).`,
+		Version:       f.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate(versionLine(f) + "\n")
+	root.SetFlagErrorFunc(asUsage)
+	root.PersistentFlags().Var(&f.LogFormat, "log-format", "format of the progress and error lines on stderr: text or json (one JSON object a line)")
+	_ = root.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
@@ -43,7 +50,7 @@ func newCmdVersion(f *Factory) *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(f.IO.Out, "kargo-gha %s (%s, %s/%s)\n", f.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintln(f.IO.Out, versionLine(f))
 			return err
 		},
 	}
@@ -58,11 +65,21 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
+	err = usageOf(cmd, err)
+	code := exitCode(ctx, err)
 	// A broken stderr cannot be told either: the write fails, once, and the
 	// exit code is all that is left.
-	fmt.Fprintln(f.IO.ErrOut, "error: "+oneLine(safetext.Clean(errorMessage(ctx, cmd, err))))
+	f.logError(oneLine(safetext.Clean(errorMessage(ctx, cmd, err))), code)
+	return code
+}
+
+// exitCode is the class of err as an exit code.
+func exitCode(ctx context.Context, err error) int {
 	if errors.Is(context.Cause(ctx), ErrInterrupted) {
 		return ExitInterrupted
+	}
+	if errors.As(err, new(*usageError)) {
+		return ExitUsage
 	}
 	if errors.Is(err, context.Canceled) {
 		return ExitFinal
@@ -89,4 +106,35 @@ func errorMessage(ctx context.Context, cmd *cobra.Command, err error) string {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// versionLine is the version, the commit and the time of the commit the
+// binary was built from, the Go version and the platform. Go records the
+// commit of a build in a clone (vcs.revision, vcs.time, vcs.modified);
+// where it cannot (-buildvcs=false, a worktree), the Makefile's -X values
+// stand in.
+func versionLine(f *Factory) string {
+	commit, date := f.Commit, f.Date
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		settings := map[string]string{}
+		for _, s := range bi.Settings {
+			settings[s.Key] = s.Value
+		}
+		if rev := settings["vcs.revision"]; rev != "" {
+			commit = rev
+			if settings["vcs.modified"] == "true" {
+				commit += "+modified"
+			}
+		}
+		if t := settings["vcs.time"]; t != "" {
+			date = t
+		}
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	if date == "" {
+		date = "unknown"
+	}
+	return fmt.Sprintf("kargo-gha %s (commit %s, commit date %s, %s, %s/%s)", f.Version, commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

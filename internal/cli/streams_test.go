@@ -418,7 +418,7 @@ func TestControlCharacterInputIsRefusedBeforeAnyRequest(t *testing.T) {
 	f := newCLIFixture(t, ghsim.Options{})
 	f.env["GH_TOKEN"] = testToken
 	code := f.run(t, "dispatch", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--workflow-file", "deploy.yml", "--ref", "main", "--input", "environment=pr\x1b[2Jod\x00")
-	if code != ExitFinal || !strings.Contains(f.stderr.String(), "inputs.environment: contains the control character U+001B") {
+	if code != ExitFinal || !strings.Contains(f.stderr.String(), "--input environment: contains the control character U+001B") {
 		t.Fatalf("exit %d, stderr %q", code, f.stderr.String())
 	}
 	if strings.ContainsAny(f.stderr.String(), "\x1b\x00") || f.sim.Stats().Requests != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,11 +31,12 @@ type waitFlags struct {
 
 func (w *waitFlags) register(cmd *cobra.Command, timeoutFlag string) {
 	fl := cmd.Flags()
-	fl.StringVar(&w.ExpectedConclusion, "expected-conclusion", "", "fail unless the run ends with this conclusion (success, failure, cancelled, skipped, timed_out, action_required, neutral, stale)")
+	fl.StringVar(&w.ExpectedConclusion, "expected-conclusion", "", "fail unless the run ends with this conclusion ("+strings.Join(config.Conclusions, ", ")+")")
+	_ = cmd.RegisterFlagCompletionFunc("expected-conclusion", cobra.FixedCompletions(config.Conclusions, cobra.ShellCompDirectiveNoFileComp))
 	fl.Var(durationValue{&w.PollInterval}, "poll-interval", fmt.Sprintf("time between status checks: a duration (30s) or seconds (default %s)", wait.DefaultPollInterval))
 	w.Timeout = defaultWaitTimeout
 	fl.StringVar(&w.OutputsArtifact, "outputs-artifact", "", "after the run succeeds, print the keys of outputs.json in this artifact of the run as \"outputs\"")
-	fl.Var(durationValue{&w.Timeout}, timeoutFlag, "give up waiting after this long, a duration (2h) or seconds; the run goes on (default 1h)")
+	fl.Var(durationValue{&w.Timeout}, timeoutFlag, "give up waiting after this long, a duration (2h) or seconds; the run goes on")
 }
 
 // apply sets the fields of a wait step config that the flags give.
@@ -78,7 +80,8 @@ for a protected environment shows which one and who may approve it. With
 --expected-conclusion, any other conclusion is a failure (exit 1) that names
 the failed jobs and steps. GitHub failing meanwhile (5xx, resets, rate limits)
 is ridden out for up to 15 minutes. Giving up after --timeout, or on Ctrl-C,
-leaves the run going (exit 75, or 130 when interrupted).`,
+leaves the run going (exit 75, or 130 when interrupted); a run that answered
+404 on every check was not found (exit 1).`,
 		Example: `  kargo-gha wait --repo-url https://github.com/myorg/my-app --run-id 123456789 \
     --expected-conclusion success --poll-interval 30s
 
@@ -88,7 +91,8 @@ leaves the run going (exit 75, or 130 when interrupted).`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return runWait(cmd.Context(), opts)
+			err := runWait(cmd.Context(), opts)
+			return opts.inFlagTerms(err)
 		},
 	}
 	fl := cmd.Flags()
@@ -102,6 +106,11 @@ leaves the run going (exit 75, or 130 when interrupted).`,
 	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
 	opts.Wait.register(cmd, "timeout")
 	return cmd
+}
+
+// inFlagTerms tells the configuration's problems in the flags' names.
+func (o *WaitOptions) inFlagTerms(err error) error {
+	return inFlagTerms(err, waitFlagFields, o.flagConfig().Map(), o.ConfigFile != "" || o.ConfigJSON != "")
 }
 
 func (o *WaitOptions) stepConfig() (map[string]any, error) {
@@ -173,6 +182,9 @@ func waitForRun(ctx context.Context, f *Factory, r *step.Runner, cfg map[string]
 		err := step.WaitStopped(res, stop)
 		if errors.Is(stop, ErrInterrupted) {
 			return res, failure.Final(err)
+		}
+		if failure.IsFinal(err) { // never found: say which run
+			return res, fmt.Errorf("run %v: %w", cfg["runID"], err)
 		}
 		return res, err
 	}

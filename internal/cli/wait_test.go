@@ -58,7 +58,7 @@ func TestWaitCommandMismatchAndBadConfig(t *testing.T) {
 	}
 	before := f.sim.Stats().Requests
 	code = f.run(t, "wait", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--run-id", "12x", "--expected-conclusion", "succeeded", "--poll-interval", "500ms")
-	for _, want := range []string{"runID: \"12x\" is not a run ID", "expectedConclusion: \"succeeded\" is not a conclusion; use one of success, failure", "pollInterval: 500ms is shorter than the minimum of 1s"} {
+	for _, want := range []string{"--run-id: \"12x\" is not a run ID", "--expected-conclusion: \"succeeded\" is not a conclusion; use one of success, failure", "--poll-interval: 500ms is shorter than the minimum of 1s"} {
 		if !strings.Contains(f.stderr.String(), want) {
 			t.Errorf("stderr lacks %q: %s", want, f.stderr.String())
 		}

@@ -74,7 +74,7 @@ func RenderInput(v any) (string, error) {
 	case nil:
 		return "", fmt.Errorf("is null; give a value or leave the input out to use the workflow's default")
 	case map[string]any, []any:
-		return "", fmt.Errorf("is a nested %s; workflow_dispatch inputs are strings, numbers or booleans (serialise structured data with toJson() or quote it)", kindName(t))
+		return "", fmt.Errorf("is a nested %s; workflow_dispatch inputs are strings, numbers or booleans (pass structured data as a string: in Kargo, ${{ asJSON(value) }} or ${{ quote(value) }})", kindName(t))
 	default:
 		return "", fmt.Errorf("has unsupported type %T; use a string, number or boolean", v)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -45,7 +46,7 @@ func validateSchema(schema *jsonschema.Schema, cfg map[string]any, hints fieldHi
 		return
 	}
 	for _, leaf := range leaves(verr) {
-		addSchemaProblem(leaf, hints, ps)
+		addSchemaProblem(leaf, schema, hints, ps)
 	}
 }
 
@@ -60,7 +61,7 @@ func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
 	return out
 }
 
-func addSchemaProblem(e *jsonschema.ValidationError, hints fieldHints, ps *problems) {
+func addSchemaProblem(e *jsonschema.ValidationError, schema *jsonschema.Schema, hints fieldHints, ps *problems) {
 	field := strings.Join(e.InstanceLocation, ".")
 	join := func(name string) string {
 		if field == "" {
@@ -75,6 +76,10 @@ func addSchemaProblem(e *jsonschema.ValidationError, hints fieldHints, ps *probl
 		}
 	case *kind.AdditionalProperties:
 		for _, p := range k.Properties {
+			if s := Suggest(p, fieldNames(schema, field)); s != "" {
+				ps.add(join(p), "unknown field; did you mean %s?", s)
+				continue
+			}
 			ps.add(join(p), "unknown field")
 		}
 	case *kind.Type:
@@ -145,4 +150,18 @@ func toJSONValue(v any) any {
 	default:
 		return fmt.Sprintf("%T", v) // reported as a string where a string is not expected
 	}
+}
+
+// fieldNames are the fields the schema declares at the top level (field
+// ""), where a mistyped key is most likely; none deeper.
+func fieldNames(schema *jsonschema.Schema, field string) []string {
+	if field != "" || schema == nil {
+		return nil
+	}
+	names := make([]string, 0, len(schema.Properties))
+	for name := range schema.Properties {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }

@@ -36,6 +36,9 @@ type App struct {
 	AppID          int64
 	InstallationID int64
 	PrivateKeyPEM  []byte
+	// KeySource says where the private key came from, for messages (an
+	// environment variable, a file, a Secret's key); never the key.
+	KeySource string
 }
 
 // Issuer is the JWT "iss" claim: the client ID when known, else the App ID.

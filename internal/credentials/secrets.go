@@ -259,6 +259,7 @@ func FromGitSecret(s Secret) (Credentials, error) {
 	}
 	app.InstallationID = inst
 	app.PrivateKeyPEM = decodePrivateKey(s.Data[KeyAppPrivateKey])
+	app.KeySource = fmt.Sprintf("%s, key %s", s.Ref(), KeyAppPrivateKey)
 	c.App = app
 	if err := c.Validate(); err != nil {
 		return Credentials{}, err

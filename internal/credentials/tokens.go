@@ -76,7 +76,14 @@ func NewInstallationTokenSource(app *App, exchange ExchangeFunc) (*InstallationT
 	if err != nil {
 		// The library's message may quote the key material's parse state but
 		// never the key; still, say only what the user must fix.
-		return nil, fmt.Errorf("the GitHub App private key is not a valid PEM-encoded RSA private key")
+		where := app.KeySource
+		if where == "" {
+			where = "the credentials"
+		}
+		if cerr := checkPrivateKey(app.PrivateKeyPEM, where); cerr != nil {
+			return nil, cerr
+		}
+		return nil, fmt.Errorf("the GitHub App private key from %s is not a valid PEM-encoded RSA private key", where)
 	}
 	return &InstallationTokenSource{jwt: jwt, exchange: exchange, now: time.Now, sem: make(chan struct{}, 1)}, nil
 }

@@ -82,8 +82,8 @@ func Classify(err error, action string, h Hints) error {
 		return rateLimitResponse(er, action)
 	case errors.As(err, &er) && er.Response != nil:
 		return classifyStatus(er, action, h)
-	case errors.As(err, new(*RefusedAddressError)):
-		return failure.Final(fmt.Errorf("%s: %w", action, rootCause(err)))
+	case unreachable(err) != "":
+		return failure.Final(&unreachableError{msg: fmt.Sprintf("%s: %s: %s", action, Describe(err), unreachable(err)), cause: err})
 	case errors.Is(err, ErrResponseTooLarge):
 		return failure.Final(fmt.Errorf("%s: %w", action, err))
 	case errors.Is(err, context.Canceled):

@@ -298,14 +298,17 @@ func TestLostAnswerBeforeGitHubActedIsNeverSentAgain(t *testing.T) {
 	}
 }
 
-func TestUnreachableServerIsTransient(t *testing.T) {
+// A server that refuses connections past the transport's short retry is a
+// wrong host or port (docs/reliability.md, "What is final"): final, and
+// nothing was dispatched.
+func TestServerRefusingConnectionsIsFinal(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, ghsim.Options{})
 	url := f.sim.RepoURL("myorg", "my-app")
 	f.sim.Close()
 	_, err := dispatch(f.dispatcher(), f.client(t, url, credentials.Credentials{Token: token}), req("x"))
-	if err == nil || failure.IsFinal(err) {
-		t.Fatalf("err = %v, want transient", err)
+	if err == nil || !failure.IsFinal(err) || !strings.Contains(err.Error(), "nothing was dispatched") || strings.Contains(err.Error(), "retrying is safe") {
+		t.Fatalf("err = %v, want final, nothing dispatched", err)
 	}
 }
 

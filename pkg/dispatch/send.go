@@ -212,7 +212,7 @@ func refused(err error) bool {
 func (d *Dispatcher) sendError(err error, c *ghclient.Client, req Request) error {
 	action := fmt.Sprintf("dispatching workflow %s on %s in %s", req.WorkflowFile, req.Ref, c.Repo.FullName())
 	if ghclient.NotSent(err) {
-		return failure.Transient(fmt.Errorf("%s: %s; nothing was sent", action, ghclient.Describe(err)))
+		return ghclient.ClassifyUnsent(err, action)
 	}
 	return ghclient.Classify(err, action, ghclient.Hints{
 		NotFound:      notFoundHint(c, req.WorkflowFile),

@@ -134,9 +134,19 @@ func stoppedCall(ctx context.Context, err error, runID int64, out map[string]any
 // WaitStopped is the error of a wait whose caller stopped calling the step
 // before the run ended (the command line's timeout), from the last result:
 // only a run the step has read is said to go on.
+//
+// A run never read whose every check answered 404 is a run ID that does
+// not exist (or that the credentials cannot see), also when the caller
+// stopped before the grace ended: final, so that a wrong --run-id is not
+// retried as if it might appear. A run never read because GitHub failed
+// stays transient.
 func WaitStopped(last Result, cause error) error {
-	if decodeWaitState(last.Output[outWait]).seen {
+	st := decodeWaitState(last.Output[outWait])
+	switch {
+	case st.seen:
 		return failure.Transient(fmt.Errorf("stopped waiting (%v); the run goes on: %s", cause, last.Message))
+	case st.outageSince.IsZero() && !st.firstCheck.IsZero() && st.notFound:
+		return failure.Final(fmt.Errorf("stopped waiting (%v) with the run not found: every check answered 404 Not Found; check the run ID, and that the credentials can see the repository", cause))
 	}
 	return failure.Transient(fmt.Errorf("stopped waiting (%v) before the run could be read: %s", cause, last.Message))
 }
@@ -197,6 +207,7 @@ func (w *waitCall) notReadable(err error) (Result, error) {
 	if waited >= grace {
 		return errored(failure.Final(fmt.Errorf("%w (404 on every check for %s)", err, waited.Round(time.Second))), w.output())
 	}
+	w.st.notFound = true
 	msg := fmt.Sprintf("run %d is not readable yet (%s); checking again in %s, for up to %s", w.cfg.RunID, ghclient.Describe(err), notFoundPause, grace)
 	w.sc.log(slog.LevelInfo, msg, "runID", w.cfg.RunID)
 	return running(msg, w.output(), notFoundPause), nil
@@ -290,6 +301,8 @@ type waitState struct {
 	// run's outputs (runoutputs.go).
 	outputsSince time.Time
 	outputsTries int64
+	// notFound: the last check of a run never read answered 404.
+	notFound bool
 }
 
 func (s *waitState) encode() map[string]any {
@@ -311,6 +324,9 @@ func (s *waitState) encode() map[string]any {
 		m["outputsSince"] = stamp(s.outputsSince)
 		m["outputsTries"] = s.outputsTries
 	}
+	if s.notFound {
+		m["notFound"] = true
+	}
 	return m
 }
 
@@ -329,5 +345,6 @@ func decodeWaitState(v any) *waitState {
 	s.pending, _ = m["pending"].(string)
 	s.outputsSince = unstamp(m["outputsSince"])
 	s.outputsTries, _ = config.WholeNumber(m["outputsTries"])
+	s.notFound, _ = m["notFound"].(bool)
 	return s
 }

@@ -324,4 +324,16 @@ func TestWaitStoppedSaysTheRunGoesOnOnlyOnceRead(t *testing.T) {
 	if err := WaitStopped(unread, cause); failure.IsFinal(err) || strings.Contains(err.Error(), "goes on") || !strings.Contains(err.Error(), "before the run could be read") {
 		t.Fatalf("never read: %v", err)
 	}
+	// Only 404s so far (the timeout shorter than the grace): a run ID that
+	// does not exist is final, and nothing says it exists or goes on.
+	first := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	missing := Result{Message: "run 7 is not readable yet (GitHub answered 404 Not Found)", Output: map[string]any{"wait": (&waitState{firstCheck: first, notFound: true}).encode()}}
+	if err := WaitStopped(missing, cause); !failure.IsFinal(err) || strings.Contains(err.Error(), "goes on") || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("only 404s: %v", err)
+	}
+	// GitHub failing before the run was read: a later retry may read it.
+	outage := Result{Message: "GitHub failed to answer", Output: map[string]any{"wait": (&waitState{firstCheck: first, notFound: true, outageSince: first, failures: 2}).encode()}}
+	if err := WaitStopped(outage, cause); failure.IsFinal(err) {
+		t.Fatalf("outage: %v", err)
+	}
 }
