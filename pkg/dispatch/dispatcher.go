@@ -126,8 +126,8 @@ func (d *Dispatcher) Record(req Request, key string, given bool) *State {
 }
 
 // Advance does the next piece of a dispatch, at most one GitHub round trip
-// (up to three, once per host, on an old server that refuses version
-// 2026-03-10 and then return_run_details: each refusal sent nothing), and
+// (up to two, once per host, on a server that refuses the API version or
+// return_run_details it is asked with first: a refusal sent nothing), and
 // moves s:
 //
 //   - recorded, with a key not yet looked up: looks for an earlier run
