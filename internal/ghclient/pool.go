@@ -86,8 +86,12 @@ type Pool struct {
 	// Clock paces retries of failed reads; the system clock when nil.
 	// Tests share a fake one with the simulator.
 	Clock clock.Clock
+	// Observe, when set, sees every answer from GitHub (metrics). Set it
+	// before the first Client; it must be fast and safe for concurrent use.
+	Observe func(Answer)
 
 	once       sync.Once
+	budgets    bounded.Map[string, *Budget]
 	transports map[bool]*http.Transport
 	clients    bounded.Map[string, *Client]
 	tokens     credentials.Cache
@@ -99,6 +103,9 @@ type Client struct {
 	Repo repourl.Repository
 	// Tokens is the source the client authenticates with.
 	Tokens credentials.TokenSource
+	// Budget is the rate-limit budget of the client's API host and
+	// identity, shared by every client of both (see Budget.Pace).
+	Budget *Budget
 
 	loginMu    sync.Mutex
 	login      string
@@ -131,7 +138,9 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	if err != nil {
 		return nil, fmt.Errorf("API URL %q: %w", repo.APIBaseURL, err)
 	}
-	base := retryTransport{clock: p.Clock, base: limitTransport{base: sentTransport{base: writeOnceTransport{base: p.transport(insecure)}}}}
+	budget := p.budget(repo.APIBaseURL, creds.Fingerprint())
+	observed := observeTransport{base: p.transport(insecure), budget: budget, observe: p.Observe}
+	base := retryTransport{clock: p.Clock, base: limitTransport{base: sentTransport{base: writeOnceTransport{base: observed}}}}
 	var tokens credentials.TokenSource = credentials.StaticToken(creds.Token)
 	if creds.App != nil {
 		tokens, err = p.appTokens(repo, creds, insecure, base)
@@ -158,7 +167,18 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	// An App installation acts as its bot, which GET /user does not name;
 	// an installation token minted elsewhere (ghs_…) neither: no lookup.
 	noLogin := creds.App != nil || strings.HasPrefix(creds.Token, "ghs_")
-	return &Client{Client: gh, Repo: repo, Tokens: tokens, loginKnown: noLogin}, nil
+	return &Client{Client: gh, Repo: repo, Tokens: tokens, Budget: budget, loginKnown: noLogin}, nil
+}
+
+// budget is the shared Budget of an API host and identity.
+func (p *Pool) budget(apiBase, identity string) *Budget {
+	key := apiBase + "|" + identity
+	if b, ok := p.budgets.Get(key, clientAge); ok {
+		return b
+	}
+	b := NewBudget(p.Clock)
+	p.budgets.Put(key, b, maxClients, clientAge)
+	return b
 }
 
 // appTokens returns the shared installation token source for the App,
