@@ -27,8 +27,8 @@ type Answer = ghclient.Answer
 type Observer interface {
 	// Answered: every answer from GitHub, each try of a retried request.
 	Answered(Answer)
-	// Dispatched: a dispatch's run became known, and how (runDetails,
-	// correlationKey, listing, earlierDispatch).
+	// Dispatched: a dispatch's run became known, and how (run-details,
+	// correlation-key, run-listing, earlier-dispatch).
 	Dispatched(method string)
 	// Refused: attribution refused to guess (several, key-reused,
 	// uncertain, late, clock).
