@@ -1,6 +1,7 @@
 package ghclient
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,23 +21,32 @@ import (
 //     back until its Retry-After has passed (a minute when it names none);
 //   - a primary limit spent (X-RateLimit-Remaining: 0) holds every call
 //     back until X-RateLimit-Reset;
-//   - otherwise the rate the budget was used at since the reset window was
-//     first seen, sustained until the reset, must fit in the remaining
-//     budget less a reserve (budgetReserve of the limit, for dispatches,
-//     diagnoses and whatever else shares the token): when it would not,
-//     every pause is stretched by the factor it overshoots by, capped at
-//     the time to the reset. At 5,000 an hour, a token used at 100 a minute
-//     with 1,000 left and 30 minutes to go (3,000 projected against 500
-//     available) gets its pauses stretched 6 times; 304 answers use none of
-//     the budget and never stretch anything.
+//   - a primary budget down to its reserve (budgetReserve of the limit,
+//     kept for dispatches, diagnoses and whatever else shares the token)
+//     holds every call back until the reset;
+//   - otherwise the recent rate of use (measured between answers at least
+//     minRateSample apart, averaged over rateWindow, and fading while
+//     nothing is used), sustained until the reset, must fit in the
+//     remaining budget less the reserve: when it would not, every pause is
+//     stretched by the factor it overshoots by, at most to maxStretch (the
+//     next call measures again). At 5,000 an hour, a token used at 100 a
+//     minute with 1,000 left and 30 minutes to go (3,000 projected against
+//     500 available) gets its pauses stretched 6 times; 304 answers use
+//     none of the budget and never stretch anything.
 const (
 	// budgetReserve is the share of the primary limit pacing keeps free.
 	budgetReserve = 0.1
 	// minRateSample is how long use must have been watched before its
 	// rate is believed: a burst of a few requests is no trend.
 	minRateSample = 10 * time.Second
-	// maxPace caps any stretch, so that a step is never held longer than
-	// an hour (GitHub's primary window) by pacing alone.
+	// rateWindow is how long a burst weighs on the rate of use: the first
+	// reads of many runs at once are not what the next hour costs.
+	rateWindow = time.Minute
+	// maxStretch caps a stretched pause while budget is left: short
+	// enough that the rate is measured again soon.
+	maxStretch = 5 * time.Minute
+	// maxPace caps any hold, so that a step is never held longer than an
+	// hour (GitHub's primary window) by pacing alone.
 	maxPace = time.Hour
 )
 
@@ -51,10 +61,12 @@ type Budget struct {
 	known            bool
 	limit, remaining int
 	reset            time.Time
-	// The first sample of the current reset window: the rate of use is
-	// measured from it.
-	firstAt        time.Time
-	firstRemaining int
+	// The last sample the rate was measured at, and the rate (requests a
+	// second; rated is false before a first measure in this window).
+	lastAt        time.Time
+	lastRemaining int
+	rate          float64
+	rated         bool
 	// secondaryUntil: a secondary limit holds calls back until then.
 	secondaryUntil time.Time
 }
@@ -86,8 +98,16 @@ func (b *Budget) Observe(resp *http.Response) {
 		return
 	}
 	r := time.Unix(reset, 0)
-	if !b.known || !r.Equal(b.reset) || remaining > b.firstRemaining {
-		b.firstAt, b.firstRemaining = now, remaining // a new window
+	switch dt := now.Sub(b.lastAt); {
+	case !b.known || !r.Equal(b.reset) || remaining > b.lastRemaining:
+		b.lastAt, b.lastRemaining, b.rated = now, remaining, false // a new window
+	case dt >= minRateSample:
+		inst := float64(b.lastRemaining-remaining) / dt.Seconds()
+		if b.rated {
+			a := 1 - math.Exp(-dt.Seconds()/rateWindow.Seconds())
+			inst = b.rate + a*(inst-b.rate)
+		}
+		b.rate, b.rated, b.lastAt, b.lastRemaining = inst, true, now, remaining
 	}
 	b.known, b.limit, b.remaining, b.reset = true, limit, remaining, r
 }
@@ -121,25 +141,21 @@ func (b *Budget) Pace(planned time.Duration) time.Duration {
 		return pace
 	}
 	toReset := b.reset.Sub(now) + time.Second // GitHub's clock and ours differ
+	available := float64(b.remaining) - budgetReserve*float64(b.limit)
 	switch {
 	case toReset <= time.Second:
 		return pace // the window is over: a fresh budget
-	case b.remaining <= 0:
+	case available <= 0:
 		return max(pace, min(toReset, maxPace))
-	}
-	watched := now.Sub(b.firstAt)
-	used := b.firstRemaining - b.remaining
-	if watched < minRateSample || used <= 0 {
+	case !b.rated || b.rate <= 0:
 		return pace
 	}
-	available := float64(b.remaining) - budgetReserve*float64(b.limit)
-	projected := float64(used) / watched.Seconds() * toReset.Seconds()
-	if available <= 0 {
-		return max(pace, min(toReset, maxPace))
-	}
+	// Nothing used since the last sample fades the rate, as Observe would.
+	rate := b.rate * math.Exp(-max(now.Sub(b.lastAt)-minRateSample, 0).Seconds()/rateWindow.Seconds())
+	projected := rate * toReset.Seconds()
 	if projected <= available {
 		return pace
 	}
 	stretched := time.Duration(float64(planned) * projected / available)
-	return max(pace, min(stretched, toReset, maxPace))
+	return max(pace, min(stretched, toReset, maxStretch))
 }

@@ -42,6 +42,8 @@ func TestBudgetPace(t *testing.T) {
 		{name: "would run out", samples: [][2]int{{0, 2000}, {600, 1000}}, at: 600 * time.Second, want: 60 * time.Second},
 		{name: "within the reserve", samples: [][2]int{{0, 600}, {600, 400}}, at: 600 * time.Second, want: 30*time.Minute + time.Second},
 		{name: "spent", samples: [][2]int{{0, 0}}, at: time.Second, want: 40*time.Minute + time.Second - time.Second},
+		{name: "a burst fades", samples: [][2]int{{0, 5000}, {10, 4000}}, at: 610 * time.Second, want: 10 * time.Second},
+		{name: "a burst just now stretches, at most 5 minutes", samples: [][2]int{{0, 5000}, {10, 4000}}, at: 10 * time.Second, want: 5 * time.Minute},
 		{name: "burst is no trend", samples: [][2]int{{0, 2000}, {5, 1000}}, at: 5 * time.Second, want: 10 * time.Second},
 		{name: "secondary limit", samples: [][2]int{{0, 4000}}, status: 403, retry: "90", want: 90 * time.Second},
 		{name: "429 without Retry-After", status: 429, want: time.Minute},
