@@ -113,6 +113,9 @@ func run(s settings, logf func(string, ...any)) (*results, error) {
 		return nil, err
 	}
 	r.Budgets = b
+	if r.Scale, err = runScales(s.scale, logf); err != nil {
+		return nil, err
+	}
 	r.Duration = time.Since(r.Started)
 	return r, nil
 }
@@ -121,6 +124,9 @@ func run(s settings, logf func(string, ...any)) (*results, error) {
 // the report, so the report can be redrawn without measuring again).
 func write(r *results, out, chart string) error {
 	if err := r.chart(chart); err != nil {
+		return err
+	}
+	if err := r.scaleChart(scaleChartPath(chart)); err != nil {
 		return err
 	}
 	raw, err := json.MarshalIndent(r, "", "  ")

@@ -68,6 +68,9 @@ type workflowListing struct {
 func (c *Checker) read(ctx context.Context, client *ghclient.Client, runID int64) (*github.WorkflowRun, error) {
 	now := c.clock().Now()
 	prev, ok := c.cachedRun(client, runID)
+	if c.PerRun {
+		return c.get(ctx, client, runID)
+	}
 	if !ok {
 		run, err := c.get(ctx, client, runID)
 		if err == nil {

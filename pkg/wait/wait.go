@@ -121,6 +121,9 @@ type Checker struct {
 	// ListingAge is how old a shared workflow listing may be and still
 	// answer a check (see shared.go); DefaultListingAge when zero.
 	ListingAge time.Duration
+	// PerRun reads every run on its own, never from a shared listing: how
+	// waiting cost before shared listings (benchmarks compare the two).
+	PerRun bool
 
 	mu     sync.Mutex
 	cache  map[string]cached

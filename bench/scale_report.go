@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// scaleChartName is scenario 7's chart, beside the main one.
+const scaleChartName = "performance-scale.png"
+
+func scaleChartPath(mainChart string) string { return filepath.Join(filepath.Dir(mainChart), scaleChartName) }
+
+// scaleMarkdown is scenario 7's section of the report.
+func (r *results) scaleMarkdown() string {
+	if len(r.Scale) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	s := r.Scale[0]
+	fmt.Fprintf(&b, "\n## 7. A thousand promotions on one token\n\n")
+	fmt.Fprintf(&b, "One Runner (one Kargo controller) on one token: %d waits on runs that exist, and %d promotions that dispatch (with `correlationInput`) and then wait on their run, over %d workflows; runs queue %s and run %s. ", s.Waits, s.Dispatches, s.Workflows, s.Queued, s.Running)
+	fmt.Fprintf(&b, "Each promotion is called again after its `RetryAfter`, never sooner than Kargo's 10 s; promotions start spread over the first minute; %.0f simulated minutes on a fake clock shared with the simulator, moved a second at a time once every call due has returned (so the counts per minute are exact); engine-call times are wall time with 4 calls at once. ", s.Minutes)
+	b.WriteString("**per-run (before)** is every wait reading its own run each call (`wait.Checker.PerRun`), as before shared listings; **shared listing** is today's default.\n\n")
+	fmt.Fprintf(&b, "![Requests per minute, per-run against shared listing](%s)\n\n", scaleChartName)
+	b.WriteString("| answer mode | polling | engine calls | requests/min | counted/min | 304s/min | listings/min | run reads/min | engine call p50 | p99 | succeeded | errors | misattributed | heap after GC | peak heap |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, x := range r.Scale {
+		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.0f | %.1f | %.0f | %s | %s | %d | %d | %d | %.1f MiB | %d MiB |\n",
+			x.Mode, x.Polling, x.Calls, x.RequestsPerMin, x.CountedPerMin, x.NotModifiedPerMin, x.ListingsPerMin, x.RunReadsPerMin,
+			ms(x.P50), ms(x.P99), x.Succeeded, x.Errors, x.Misattributed, x.HeapMiB, x.PeakHeapMiB)
+	}
+	b.WriteString("\nRequests per minute count every answer, 304s included: GitHub's secondary limits count them all. Counted requests include each run's first read (which names its workflow), the dispatches and their searches, and the final read of each run that completed (the waits' runs all complete together, which the average over the scenario carries). ")
+	b.WriteString("With a shared listing, a workflow with several runs followed costs at most 12 listings a minute (`wait.DefaultListingAge`, 5 s), however many runs; per-run polling costs one request per run every 10 s.\n")
+	return b.String()
+}
+
+// scaleChart plots requests per minute by mode, per-run against shared.
+func (r *results) scaleChart(path string) error {
+	if len(r.Scale) == 0 {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%d waits + %d dispatches on one token: requests per minute", r.Scale[0].Waits, r.Scale[0].Dispatches)
+	p.Y.Label.Text = "requests per minute (304s included)"
+	var modes []string
+	by := map[string]plotter.Values{}
+	for _, x := range r.Scale {
+		if len(modes) == 0 || modes[len(modes)-1] != x.Mode {
+			modes = append(modes, x.Mode)
+		}
+		by[x.Polling] = append(by[x.Polling], x.RequestsPerMin)
+	}
+	w := vg.Points(30)
+	for i, polling := range []string{"per-run (before)", "shared listing"} {
+		bars, err := plotter.NewBarChart(by[polling], w)
+		if err != nil {
+			return err
+		}
+		bars.Color = plotutil.Color(i)
+		bars.Offset = vg.Length(i*2-1) * w / 2
+		p.Add(bars)
+		p.Legend.Add(polling, bars)
+	}
+	p.NominalX(modes...)
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	p.BackgroundColor = color.White
+	return p.Save(7*vg.Inch, 4*vg.Inch, path)
+}
