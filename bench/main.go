@@ -23,7 +23,15 @@ func main() {
 	chart := flag.String("chart", "../docs/performance-overhead.png", "chart to write")
 	isShort := flag.Bool("short", false, "a quick run with scaled-down delays and counts (CI)")
 	render := flag.String("render", "", "redraw the report and chart from a results JSON file instead of measuring")
+	scaleOnly := flag.Bool("scale", false, "measure scenario 7 only, into the results JSON beside -out (the other scenarios' numbers kept)")
 	flag.Parse()
+	if *scaleOnly {
+		if err := measureScaleInto(*out, *chart, *isShort); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *render != "" {
 		r, err := load(*render)
 		if err == nil {

@@ -31,6 +31,9 @@ type results struct {
 	Wait        []waitResult
 	Budgets     []budgetResult
 	Scale       []scaleResult
+	// ScaleCommand, ScaleMachine and ScaleDate say where scenario 7 was
+	// measured when it was measured apart (go run . -scale).
+	ScaleCommand, ScaleMachine, ScaleDate string `json:",omitempty"`
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }

@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -15,7 +17,28 @@ import (
 // scaleChartName is scenario 7's chart, beside the main one.
 const scaleChartName = "performance-scale.png"
 
-func scaleChartPath(mainChart string) string { return filepath.Join(filepath.Dir(mainChart), scaleChartName) }
+func scaleChartPath(mainChart string) string {
+	return filepath.Join(filepath.Dir(mainChart), scaleChartName)
+}
+
+// measureScaleInto measures scenario 7 and writes it into the report
+// beside out, keeping the other scenarios' saved numbers.
+func measureScaleInto(out, chart string, short bool) error {
+	raw := strings.TrimSuffix(out, filepath.Ext(out)) + ".json"
+	r, err := load(raw)
+	if err != nil {
+		return err
+	}
+	ss, cmd := fullScale, "cd bench && go run . -scale"
+	if short {
+		ss, cmd = shortScale, cmd+" -short"
+	}
+	if r.Scale, err = runScales(ss, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }); err != nil {
+		return err
+	}
+	r.ScaleCommand, r.ScaleMachine, r.ScaleDate = cmd, machine(), time.Now().UTC().Format("2006-01-02")
+	return write(r, out, chart)
+}
 
 // scaleMarkdown is scenario 7's section of the report.
 func (r *results) scaleMarkdown() string {
@@ -25,6 +48,9 @@ func (r *results) scaleMarkdown() string {
 	var b strings.Builder
 	s := r.Scale[0]
 	fmt.Fprintf(&b, "\n## 7. A thousand promotions on one token\n\n")
+	if r.ScaleCommand != "" {
+		fmt.Fprintf(&b, "Measured by `%s` on %s (%s).\n\n", r.ScaleCommand, r.ScaleDate, r.ScaleMachine)
+	}
 	fmt.Fprintf(&b, "One Runner (one Kargo controller) on one token: %d waits on runs that exist, and %d promotions that dispatch (with `correlationInput`) and then wait on their run, over %d workflows; runs queue %s and run %s. ", s.Waits, s.Dispatches, s.Workflows, s.Queued, s.Running)
 	fmt.Fprintf(&b, "Each promotion is called again after its `RetryAfter`, never sooner than Kargo's 10 s; promotions start spread over the first minute; %.0f simulated minutes on a fake clock shared with the simulator, moved a second at a time once every call due has returned (so the counts per minute are exact); engine-call times are wall time with 4 calls at once. ", s.Minutes)
 	b.WriteString("**per-run (before)** is every wait reading its own run each call (`wait.Checker.PerRun`), as before shared listings; **shared listing** is today's default.\n\n")

@@ -54,9 +54,9 @@ func Endpoint(path string) string {
 // every answer, each try of a retried request included: each counts at
 // GitHub.
 type observeTransport struct {
-	base    http.RoundTripper
-	budget  *Budget
-	observe func(Answer)
+	base   http.RoundTripper
+	budget *Budget
+	pool   *Pool // its Observe is read at each answer: set once, before use
 }
 
 func (t observeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -65,12 +65,12 @@ func (t observeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	t.budget.Observe(resp)
-	if t.observe != nil {
+	if observe := t.pool.Observe; observe != nil {
 		remaining := -1
 		if n, perr := strconv.Atoi(resp.Header.Get("X-RateLimit-Remaining")); perr == nil {
 			remaining = n
 		}
-		t.observe(Answer{Host: req.URL.Hostname(), Endpoint: Endpoint(req.URL.Path), Status: resp.StatusCode, RateRemaining: remaining})
+		observe(Answer{Host: req.URL.Hostname(), Endpoint: Endpoint(req.URL.Path), Status: resp.StatusCode, RateRemaining: remaining})
 	}
 	return resp, err
 }

@@ -139,7 +139,7 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 		return nil, fmt.Errorf("API URL %q: %w", repo.APIBaseURL, err)
 	}
 	budget := p.budget(repo.APIBaseURL, creds.Fingerprint())
-	observed := observeTransport{base: p.transport(insecure), budget: budget, observe: p.Observe}
+	observed := observeTransport{base: p.transport(insecure), budget: budget, pool: p}
 	base := retryTransport{clock: p.Clock, base: limitTransport{base: sentTransport{base: writeOnceTransport{base: observed}}}}
 	var tokens credentials.TokenSource = credentials.StaticToken(creds.Token)
 	if creds.App != nil {
