@@ -32,12 +32,18 @@ type scaleSettings struct {
 	waits, dispatches, workflows int
 	duration                     time.Duration // simulated
 	queued, running              time.Duration // each run's life
-	workers                      int           // concurrent engine calls, as reconcile workers
+	// steadyFrom and steadyTo bound the window in which every promotion
+	// has started and no wait's run has completed yet: what following
+	// runs costs, without the first and last reads.
+	steadyFrom, steadyTo time.Duration
+	workers              int // concurrent engine calls, as reconcile workers
 }
 
 var (
-	fullScale  = scaleSettings{waits: 1000, dispatches: 100, workflows: 20, duration: 6 * time.Minute, queued: time.Minute, running: 4 * time.Minute, workers: 4}
-	shortScale = scaleSettings{waits: 60, dispatches: 6, workflows: 3, duration: 3 * time.Minute, queued: 20 * time.Second, running: 40 * time.Second, workers: 2}
+	fullScale = scaleSettings{waits: 1000, dispatches: 100, workflows: 20, duration: 7 * time.Minute, queued: time.Minute, running: 4 * time.Minute,
+		steadyFrom: 2 * time.Minute, steadyTo: 4 * time.Minute, workers: 4}
+	shortScale = scaleSettings{waits: 60, dispatches: 6, workflows: 3, duration: 3 * time.Minute, queued: 20 * time.Second, running: 40 * time.Second,
+		steadyFrom: 30 * time.Second, steadyTo: 55 * time.Second, workers: 2}
 )
 
 // kargoMinRetry: Kargo never calls a Running step again sooner.
@@ -45,19 +51,22 @@ const kargoMinRetry = 10 * time.Second
 
 // scaleResult is scenario 7 for one answer mode and way of polling.
 type scaleResult struct {
-	Mode, Polling                  string
-	Waits, Dispatches, Workflows   int
-	Minutes                        float64
-	Queued, Running                time.Duration
-	Calls                          int
-	RequestsPerMin, CountedPerMin  float64
-	NotModifiedPerMin              float64
-	ListingsPerMin, RunReadsPerMin float64
-	P50, P99                       time.Duration
-	Succeeded, Errors              int
-	Misattributed                  int
-	HeapMiB                        float64 // live heap at the end, after a GC
-	PeakHeapMiB                    uint64
+	Mode, Polling                string
+	Waits, Dispatches, Workflows int
+	Minutes                      float64
+	// Steady*: in the steady window, per minute.
+	SteadyRequestsPerMin, SteadyCountedPerMin, SteadyListingsPerMin, SteadyRunReadsPerMin float64
+	Queued, Running                                                                       time.Duration
+	SteadyFrom, SteadyTo                                                                  time.Duration
+	Calls                                                                                 int
+	RequestsPerMin, CountedPerMin                                                         float64
+	NotModifiedPerMin                                                                     float64
+	ListingsPerMin, RunReadsPerMin                                                        float64
+	P50, P99                                                                              time.Duration
+	Succeeded, Errors                                                                     int
+	Misattributed                                                                         int
+	HeapMiB                                                                               float64 // live heap at the end, after a GC
+	PeakHeapMiB                                                                           uint64
 }
 
 // promotion is one promotion's steps as the controller holds them.
@@ -76,9 +85,10 @@ type promotion struct {
 func runScale(ss scaleSettings, answer ghsim.DispatchAnswer, perRun bool) (scaleResult, error) {
 	fake := clock.NewFake(time.Now().Truncate(time.Second))
 	opts := ghsim.Options{Answer: answer, Clock: fake, QueuedFor: ss.queued, RunFor: ss.running,
-		// An Enterprise Cloud installation's limit: the scenario measures
-		// polling, not pacing (see docs/reliability.md for that).
-		RateLimit: 15000}
+		// High enough that pacing never stretches a call: the scenario
+		// compares ways of polling at the same call rate (pacing is
+		// measured apart, see docs/reliability.md).
+		RateLimit: 1_000_000}
 	if answer != ghsim.AnswerRunDetails {
 		opts.RunDelay = 2 * time.Second // with run details the answer would wait, moving the shared clock
 	}
@@ -128,8 +138,15 @@ func runScale(ss scaleSettings, answer ghsim.DispatchAnswer, perRun bool) (scale
 	stopHeap := sampleHeap(&peak)
 	var times []time.Duration
 	var mu sync.Mutex
+	var steadyFrom, steadyTo ghsim.Stats
 	for fake.Now().Sub(start) < ss.duration {
 		now := fake.Now()
+		switch now.Sub(start) {
+		case ss.steadyFrom:
+			steadyFrom = sim.Stats()
+		case ss.steadyTo:
+			steadyTo = sim.Stats()
+		}
 		var due []*promotion
 		for _, p := range proms {
 			if !p.done && !now.Before(p.next) {
@@ -182,6 +199,13 @@ func runScale(ss scaleSettings, answer ghsim.DispatchAnswer, perRun bool) (scale
 	res.ListingsPerMin = float64(st.ByRoute["list-runs"]) / res.Minutes
 	res.RunReadsPerMin = float64(st.ByRoute["get-run"]) / res.Minutes
 	res.P50, res.P99 = percentile(times, 0.5), percentile(times, 0.99)
+	if w := (ss.steadyTo - ss.steadyFrom).Minutes(); w > 0 {
+		res.SteadyRequestsPerMin = float64(steadyTo.Requests-steadyFrom.Requests) / w
+		res.SteadyCountedPerMin = float64(steadyTo.Counted-steadyFrom.Counted) / w
+		res.SteadyListingsPerMin = float64(steadyTo.ByRoute["list-runs"]-steadyFrom.ByRoute["list-runs"]) / w
+		res.SteadyRunReadsPerMin = float64(steadyTo.ByRoute["get-run"]-steadyFrom.ByRoute["get-run"]) / w
+	}
+	res.SteadyFrom, res.SteadyTo = ss.steadyFrom, ss.steadyTo
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)

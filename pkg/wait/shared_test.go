@@ -102,3 +102,31 @@ func TestRunsOffThePageAndFailedListingsFallBack(t *testing.T) {
 		t.Fatalf("failed listing: %d per-run reads, want 2", got)
 	}
 }
+
+// Checks of many runs at once (a controller's concurrent reconciles) wait
+// for one another's listing instead of each sending one.
+func TestConcurrentChecksShareOneListing(t *testing.T) {
+	f := newFixture(t, time.Hour, time.Hour, 0)
+	var ids []int64
+	for range 40 {
+		ids = append(ids, f.start("success.yml"))
+	}
+	f.checkAll(t, ids)
+	f.clock.Advance(10 * time.Second)
+	f.sim.ResetStats()
+	errs := make(chan error, len(ids))
+	for _, id := range ids {
+		go func() {
+			_, err := f.checker.Check(context.Background(), f.client, id, "")
+			errs <- err
+		}()
+	}
+	for range ids {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := f.sim.Stats(); st.ByRoute["list-runs"] != 1 || st.ByRoute["get-run"] != 0 {
+		t.Fatalf("40 concurrent checks: %+v, want one listing", st)
+	}
+}

@@ -1,6 +1,8 @@
 // Package wait checks and waits for a GitHub Actions workflow run: whether
 // it is still running, finished as expected, or finished otherwise. Each
-// check is one conditional request, so an unchanged run costs no rate limit.
+// check is one conditional request, so an unchanged run costs no rate limit;
+// a process following several runs of one workflow reads them from one
+// shared listing of the workflow (shared.go).
 package wait
 
 import (
