@@ -28,7 +28,10 @@ import (
 //   - the listing does not show it (it left the first page);
 //   - the listing shows it completed: the final answer (conclusion,
 //     attempt) is read from the run itself, once;
-//   - the listing failed: the per-run read has its own errors and hints.
+//   - the listing failed: the per-run read has its own errors and hints;
+//   - the host answers listings without an ETag (so never 304) but runs
+//     with one: each listing would cost the primary budget every time,
+//     while the per-run reads, unchanged, cost none.
 const (
 	// DefaultListingAge is how old a shared listing may be and still
 	// answer a check: half the default poll interval, so that a check
@@ -55,9 +58,11 @@ type listings struct {
 type workflowListing struct {
 	workflow string // file name, or ID when the run named no path
 
-	mu       sync.Mutex
-	runs     map[int64]*github.WorkflowRun
-	etag     string
+	mu   sync.Mutex
+	runs map[int64]*github.WorkflowRun
+	etag string
+	// noETag: the last listing came without an ETag.
+	noETag   bool
 	listedAt time.Time
 	err      error
 	follows  map[int64]time.Time
@@ -67,7 +72,7 @@ type workflowListing struct {
 // workflow when that serves (see above), else from the run itself.
 func (c *Checker) read(ctx context.Context, client *ghclient.Client, runID int64) (*github.WorkflowRun, error) {
 	now := c.clock().Now()
-	prev, ok := c.cachedRun(client, runID)
+	prev, conditional, ok := c.cachedRun(client, runID)
 	if c.PerRun {
 		return c.get(ctx, client, runID)
 	}
@@ -81,7 +86,7 @@ func (c *Checker) read(ctx context.Context, client *ghclient.Client, runID int64
 		return run, err
 	}
 	wl := c.listing(client, prev)
-	if wl == nil || wl.follow(runID, now) < 2 {
+	if wl == nil || wl.follow(runID, now) < 2 || conditional && wl.unconditional() {
 		return c.get(ctx, client, runID)
 	}
 	run, err := wl.refresh(ctx, client, now, c.listingAge())
@@ -102,11 +107,11 @@ func (c *Checker) listingAge() time.Duration {
 	return DefaultListingAge
 }
 
-func (c *Checker) cachedRun(client *ghclient.Client, runID int64) (*github.WorkflowRun, bool) {
+func (c *Checker) cachedRun(client *ghclient.Client, runID int64) (run *github.WorkflowRun, conditional, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	prev, ok := c.cache[runKey(client, runID)]
-	return prev.run, ok && prev.run != nil
+	return prev.run, prev.etag != "", ok && prev.run != nil
 }
 
 // listing is the shared listing of run's workflow, or nil when the run
@@ -179,9 +184,16 @@ func (wl *workflowListing) refresh(ctx context.Context, client *ghclient.Client,
 		}
 		return nil, err
 	default:
-		wl.runs, wl.etag, wl.listedAt, wl.err = runs, etag, now, nil
+		wl.runs, wl.etag, wl.noETag, wl.listedAt, wl.err = runs, etag, etag == "", now, nil
 	}
 	return wl.runs, nil
+}
+
+// unconditional reports a listing whose host sent no ETag with it.
+func (wl *workflowListing) unconditional() bool {
+	wl.mu.Lock()
+	defer wl.mu.Unlock()
+	return wl.noETag
 }
 
 // list reads the first page of the workflow's runs, conditionally.

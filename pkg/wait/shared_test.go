@@ -2,10 +2,20 @@ package wait
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/kargo-gha/kargo-gha/internal/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 // checkAll checks every run once, as a controller's reconciles would.
@@ -128,5 +138,50 @@ func TestConcurrentChecksShareOneListing(t *testing.T) {
 	}
 	if st := f.sim.Stats(); st.ByRoute["list-runs"] != 1 || st.ByRoute["get-run"] != 0 {
 		t.Fatalf("40 concurrent checks: %+v, want one listing", st)
+	}
+}
+
+// A host (or a proxy in front of it) that answers listings without an
+// ETag can never answer them 304: each would cost the primary budget, so
+// runs whose own reads are conditional keep those.
+func TestListingsWithoutETagFallBackToConditionalReads(t *testing.T) {
+	f := newFixture(t, time.Hour, time.Hour, 0)
+	up := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.sim.RootCAs()}}
+	t.Cleanup(up.CloseIdleConnections)
+	proxy := httptest.NewTLSServer(&httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.Out.URL.Scheme, r.Out.URL.Host = "https", f.sim.Addr
+		},
+		Transport: up,
+		ModifyResponse: func(resp *http.Response) error {
+			if strings.HasSuffix(resp.Request.URL.Path, "/runs") {
+				resp.Header.Del("ETag")
+			}
+			return nil
+		},
+	})
+	t.Cleanup(proxy.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(proxy.Certificate())
+	pool := &ghclient.Pool{RootCAs: roots, Clock: f.clock, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, proxy.Listener.Addr().String())
+	}}
+	r, _ := repourl.Parse("https://example.com/myorg/my-app", repourl.Options{})
+	client, err := pool.Client(r, credentials.Credentials{Token: "ghp_wait", Source: "test"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client = client
+	ids := []int64{f.start("success.yml"), f.start("success.yml")}
+	f.checkAll(t, ids)
+	for range 3 {
+		f.clock.Advance(10 * time.Second)
+		f.checkAll(t, ids)
+	}
+	// The first interval lists once and learns the listing has no ETag;
+	// after that the runs' own reads, answered 304.
+	if st := f.sim.Stats(); st.ByRoute["list-runs"] != 1 || st.ByRoute["get-run"] != 2+1+4 || st.NotModified < 5 {
+		t.Fatalf("%+v: want one listing, then conditional reads", st)
 	}
 }
