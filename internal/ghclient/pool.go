@@ -87,10 +87,11 @@ type Pool struct {
 	// Tests share a fake one with the simulator.
 	Clock clock.Clock
 	// Observe, when set, sees every answer from GitHub (metrics). Set it
-	// before the first Client; it must be fast and safe for concurrent use.
+	// before the first request; it must be fast and safe for concurrent use.
 	Observe func(Answer)
 
 	once       sync.Once
+	budgetMu   sync.Mutex // one Budget per host and identity, never two
 	budgets    bounded.Map[string, *Budget]
 	transports map[bool]*http.Transport
 	clients    bounded.Map[string, *Client]
@@ -173,6 +174,8 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 // budget is the shared Budget of an API host and identity.
 func (p *Pool) budget(apiBase, identity string) *Budget {
 	key := apiBase + "|" + identity
+	p.budgetMu.Lock()
+	defer p.budgetMu.Unlock()
 	if b, ok := p.budgets.Get(key, clientAge); ok {
 		return b
 	}

@@ -17,8 +17,8 @@ import (
 // sending it; Kargo stretches it to its 10 s minimum.
 const intentRetry = time.Second
 
-// dispatchStep runs gha-dispatch-workflow (Runner.Dispatch), one piece per call: it records the
-// dispatch's intent (with SavesState the call returns there, so that the
+// dispatchStep runs gha-dispatch-workflow (Runner.Dispatch), one piece
+// per call: it records the dispatch's intent (with SavesState the call returns there, so that the
 // intent is saved before anything is sent), then advances the dispatch's
 // state (pkg/dispatch) one round trip per call until its run is known.
 //
