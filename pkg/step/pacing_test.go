@@ -97,3 +97,29 @@ func mustCreds(t *testing.T) *credentials.Credentials {
 	c, _ := kargoCreds(context.Background(), "https://github.com/example/test")
 	return c
 }
+
+// A secondary limit GitHub answers to one promotion holds back every
+// promotion on the token until its Retry-After, not only the one refused.
+func TestSecondaryLimitHoldsEveryPromotionOnTheToken(t *testing.T) {
+	e := newWaitEnv(t, ghsim.Options{QueuedFor: time.Hour, RunFor: time.Hour}, ghsim.Workflow{})
+	var proms []*waitPromotion
+	for range 5 {
+		p := e.promotion(e.run(map[string]any{"pollInterval": "10s"}))
+		if res, err := p.call(context.Background()); err != nil || res.Status != StatusRunning {
+			t.Fatalf("%+v, %v", res, err)
+		}
+		proms = append(proms, p)
+	}
+	e.clock.Advance(10 * time.Second)
+	e.sim.InjectFault(&ghsim.Fault{SecondaryRateLimit: 90 * time.Second, Times: 1})
+	for i, p := range proms {
+		res, err := p.call(context.Background())
+		if err != nil || res.Status != StatusRunning || res.RetryAfter == nil || *res.RetryAfter < 89*time.Second {
+			t.Fatalf("promotion %d after a secondary limit: %+v, %v (want Running, RetryAfter of about 90 s)", i, res, err)
+		}
+	}
+	e.clock.Advance(90 * time.Second)
+	if res, _ := proms[0].call(context.Background()); res.RetryAfter == nil || *res.RetryAfter != 10*time.Second {
+		t.Fatalf("after the Retry-After: %+v, want the planned 10 s again", res)
+	}
+}
