@@ -52,6 +52,7 @@ func TestShortRun(t *testing.T) {
 	// One counted request per command-line dispatch with run details; no
 	// extra request to wait on a run that succeeded; one to diagnose a
 	// failed one.
+	checkScale(t, r.Scale)
 	want := []float64{1, 1, 2}
 	for i, b := range r.Budgets {
 		if b.Errors > 0 || b.PerCall != want[i] {
