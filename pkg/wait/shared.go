@@ -28,7 +28,11 @@ import (
 //   - the listing does not show it (it left the first page);
 //   - the listing shows it completed: the final answer (conclusion,
 //     attempt) is read from the run itself, once;
-//   - the listing failed: the per-run read has its own errors and hints;
+//   - the listing was refused (a 4xx other than a rate limit): the per-run
+//     read has its own errors and hints. A rate limit or an outage (5xx,
+//     network) is the check's error instead, as a per-run read's would be:
+//     reading every run on its own then would multiply the requests just
+//     when GitHub asks for fewer;
 //   - the host answers listings without an ETag (so never 304) but runs
 //     with one: each listing would cost the primary budget every time,
 //     while the per-run reads, unchanged, cost none.
@@ -89,11 +93,16 @@ func (c *Checker) read(ctx context.Context, client *ghclient.Client, runID int64
 	if wl == nil || wl.follow(runID, now) < 2 || conditional && wl.unconditional() {
 		return c.get(ctx, client, runID)
 	}
-	run, err := wl.refresh(ctx, client, now, c.listingAge())
+	runs, err := wl.refresh(ctx, client, now, c.listingAge())
 	if err != nil {
+		if code := ghclient.StatusCode(err); code < 400 || code >= 500 || ghclient.RateLimited(err) {
+			return nil, ghclient.Classify(err, fmt.Sprintf("listing the runs of workflow %s in %s (to read run %d)", wl.workflow, client.Repo.FullName(), runID), ghclient.Hints{
+				Forbidden: "the credentials need the actions:read permission",
+			})
+		}
 		return c.get(ctx, client, runID)
 	}
-	listed, ok := run[runID]
+	listed, ok := runs[runID]
 	if !ok || listed.GetStatus() == "completed" {
 		return c.get(ctx, client, runID)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/credentials"
+	"github.com/kargo-gha/kargo-gha/internal/failure"
 	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 	"github.com/kargo-gha/kargo-gha/internal/ghsim"
 	"github.com/kargo-gha/kargo-gha/internal/repourl"
@@ -86,7 +87,8 @@ func TestOneRunKeepsItsOwnRead(t *testing.T) {
 }
 
 // A run that left the listing's first page is read on its own; so is
-// every run when the listing fails.
+// every run when the listing is refused. A listing failing for an outage
+// is the check's error: reading every run then would multiply the load.
 func TestRunsOffThePageAndFailedListingsFallBack(t *testing.T) {
 	f := newFixture(t, time.Hour, time.Hour, 0)
 	old := []int64{f.start("success.yml"), f.start("success.yml")}
@@ -100,7 +102,7 @@ func TestRunsOffThePageAndFailedListingsFallBack(t *testing.T) {
 	if st := f.sim.Stats(); st.ByRoute["get-run"] != 2 || st.ByRoute["list-runs"] != 1 {
 		t.Fatalf("runs off the page: %+v (want one listing and 2 per-run reads)", st)
 	}
-	f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", Status: 502})
+	f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", Status: 404})
 	f.sim.ResetStats()
 	f.clock.Advance(10 * time.Second)
 	for id, st := range f.checkAll(t, old) {
@@ -109,7 +111,19 @@ func TestRunsOffThePageAndFailedListingsFallBack(t *testing.T) {
 		}
 	}
 	if got := f.sim.Stats().ByRoute["get-run"]; got != 2 {
-		t.Fatalf("failed listing: %d per-run reads, want 2", got)
+		t.Fatalf("refused listing: %d per-run reads, want 2", got)
+	}
+	f.sim.ClearFaults()
+	f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", Status: 502})
+	f.sim.ResetStats()
+	f.clock.Advance(10 * time.Second)
+	for _, id := range old {
+		if _, err := f.checker.Check(context.Background(), f.client, id, ""); err == nil || failure.IsFinal(err) {
+			t.Fatalf("run %d during an outage of listings: %v, want a transient error", id, err)
+		}
+	}
+	if got := f.sim.Stats().ByRoute["get-run"]; got != 0 {
+		t.Fatalf("outage: %d per-run reads, want none", got)
 	}
 }
 
