@@ -23,7 +23,15 @@ func main() {
 	chart := flag.String("chart", "../docs/performance-overhead.png", "chart to write")
 	isShort := flag.Bool("short", false, "a quick run with scaled-down delays and counts (CI)")
 	render := flag.String("render", "", "redraw the report and chart from a results JSON file instead of measuring")
+	scaleOnly := flag.Bool("scale", false, "measure scenario 7 only, into the results JSON beside -out (the other scenarios' numbers kept)")
 	flag.Parse()
+	if *scaleOnly {
+		if err := measureScaleInto(*out, *chart, *isShort); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *render != "" {
 		r, err := load(*render)
 		if err == nil {
@@ -113,6 +121,9 @@ func run(s settings, logf func(string, ...any)) (*results, error) {
 		return nil, err
 	}
 	r.Budgets = b
+	if r.Scale, err = runScales(s.scale, logf); err != nil {
+		return nil, err
+	}
 	r.Duration = time.Since(r.Started)
 	return r, nil
 }
@@ -121,6 +132,9 @@ func run(s settings, logf func(string, ...any)) (*results, error) {
 // the report, so the report can be redrawn without measuring again).
 func write(r *results, out, chart string) error {
 	if err := r.chart(chart); err != nil {
+		return err
+	}
+	if err := r.scaleChart(scaleChartPath(chart)); err != nil {
 		return err
 	}
 	raw, err := json.MarshalIndent(r, "", "  ")

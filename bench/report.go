@@ -30,6 +30,10 @@ type results struct {
 	Tokens      []tokenResult
 	Wait        []waitResult
 	Budgets     []budgetResult
+	Scale       []scaleResult
+	// ScaleCommand, ScaleMachine and ScaleDate say where scenario 7 was
+	// measured when it was measured apart (go run . -scale).
+	ScaleCommand, ScaleMachine, ScaleDate string `json:",omitempty"`
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
@@ -110,6 +114,7 @@ func (r *results) markdown(chart string) string {
 	for _, x := range r.Budgets {
 		fmt.Fprintf(&b, "| %s | %d | %d | %.2f | %d |\n", x.What, x.Invocations, x.Counted, x.PerCall, x.Errors)
 	}
+	b.WriteString(r.scaleMarkdown())
 	b.WriteString("\n## Targets\n\n" + r.targets())
 	b.WriteString("\n## Reading the numbers\n\n" + r.reading())
 	return b.String()

@@ -33,6 +33,7 @@ type settings struct {
 	baselinePoll     time.Duration // baseline (a)'s poll interval
 	waitPoll         time.Duration // scenario 5's stand-in for 30 s
 	budgetN          int           // scenario 6: invocations per case
+	scale            scaleSettings // scenario 7
 	// speed is how fast the clock of the dispatcher, the simulator and the
 	// baselines runs: 1 is real time (the report); faster in the short
 	// setting, where timings are not meaningful and only counts are read.
@@ -44,13 +45,13 @@ type settings struct {
 var full = settings{
 	delays: []time.Duration{500 * time.Millisecond, 2 * time.Second, 5 * time.Second}, overheadN: 40,
 	concurrencyN: 1000, concurrencyDelay: 500 * time.Millisecond, unkeyedN: 3, appN: 1000, baselinePoll: 5 * time.Second, waitPoll: 50 * time.Millisecond,
-	budgetN: 50, speed: 1,
+	budgetN: 50, speed: 1, scale: fullScale,
 }
 
 var short = settings{
 	delays: []time.Duration{50 * time.Millisecond, 200 * time.Millisecond}, overheadN: 4,
 	concurrencyN: 30, concurrencyDelay: 50 * time.Millisecond, unkeyedN: 3, appN: 20, baselinePoll: 300 * time.Millisecond, waitPoll: 10 * time.Millisecond,
-	budgetN: 3, speed: 20,
+	budgetN: 3, speed: 20, scale: shortScale,
 }
 
 // ours is this project's approach on the run's clock, with a Dispatcher

@@ -60,8 +60,10 @@ func newCmdVersion(f *Factory) *cobra.Command {
 // printed as one line on stderr.
 func Run(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
+	report := addVerbose(root, f)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
+	report()
 	if err == nil {
 		return ExitOK
 	}

@@ -86,8 +86,13 @@ type Pool struct {
 	// Clock paces retries of failed reads; the system clock when nil.
 	// Tests share a fake one with the simulator.
 	Clock clock.Clock
+	// Observe, when set, sees every answer from GitHub (metrics). Set it
+	// before the first request; it must be fast and safe for concurrent use.
+	Observe func(Answer)
 
 	once       sync.Once
+	budgetMu   sync.Mutex // one Budget per host and identity, never two
+	budgets    bounded.Map[string, *Budget]
 	transports map[bool]*http.Transport
 	// downloads are the blob store's clients, per TLS setting (download.go).
 	downloadOnce sync.Once
@@ -104,6 +109,9 @@ type Client struct {
 	Repo repourl.Repository
 	// Tokens is the source the client authenticates with.
 	Tokens credentials.TokenSource
+	// Budget is the rate-limit budget of the client's API host and
+	// identity, shared by every client of both (see Budget.Pace).
+	Budget *Budget
 
 	versions  *hostVersions // what the pool learned of API versions per host
 	apiOrigin string
@@ -144,7 +152,9 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	if err != nil {
 		return nil, fmt.Errorf("API URL %q: %w", repo.APIBaseURL, err)
 	}
-	base := versionTransport{hosts: &p.versions, base: retryTransport{clock: p.Clock, base: limitTransport{base: sentTransport{base: writeOnceTransport{base: p.transport(insecure)}}}}}
+	budget := p.budget(repo.APIBaseURL, creds.Fingerprint())
+	observed := observeTransport{base: p.transport(insecure), budget: budget, pool: p}
+	base := versionTransport{hosts: &p.versions, base: retryTransport{clock: p.Clock, base: limitTransport{base: sentTransport{base: writeOnceTransport{base: observed}}}}}
 	var tokens credentials.TokenSource = credentials.StaticToken(creds.Token)
 	appKey := ""
 	if creds.App != nil {
@@ -173,7 +183,20 @@ func (p *Pool) newClient(repo repourl.Repository, creds credentials.Credentials,
 	// An App installation acts as its bot, which GET /user does not name;
 	// an installation token minted elsewhere (ghs_…) neither: no lookup.
 	noLogin := creds.App != nil || strings.HasPrefix(creds.Token, "ghs_")
-	return &Client{Client: gh, Repo: repo, Tokens: tokens, loginKnown: noLogin, versions: &p.versions, apiOrigin: origin(api), grants: &p.grants, appKey: appKey, download: p.downloadClient(insecure)}, nil
+	return &Client{Client: gh, Repo: repo, Tokens: tokens, Budget: budget, loginKnown: noLogin, versions: &p.versions, apiOrigin: origin(api), grants: &p.grants, appKey: appKey, download: p.downloadClient(insecure)}, nil
+}
+
+// budget is the shared Budget of an API host and identity.
+func (p *Pool) budget(apiBase, identity string) *Budget {
+	key := apiBase + "|" + identity
+	p.budgetMu.Lock()
+	defer p.budgetMu.Unlock()
+	if b, ok := p.budgets.Get(key, clientAge); ok {
+		return b
+	}
+	b := NewBudget(p.Clock)
+	p.budgets.Put(key, b, maxClients, clientAge)
+	return b
 }
 
 // appTokens returns the shared installation token source for the App,

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	kargoapi "github.com/akuity/kargo/api/v1alpha1"
 	kargocreds "github.com/akuity/kargo/pkg/credentials"
@@ -42,7 +43,10 @@ const (
 )
 
 func init() {
-	Register(promotion.DefaultStepRunnerRegistry, step.NewRunner())
+	r := step.NewRunner()
+	// The controller's metrics endpoint serves controller-runtime's registry.
+	r.Observe(NewMetrics(metrics.Registry))
+	Register(promotion.DefaultStepRunnerRegistry, r)
 }
 
 // Register registers both steps in registry, served by runner. Kargo calls

@@ -17,8 +17,8 @@ import (
 // sending it; Kargo stretches it to its 10 s minimum.
 const intentRetry = time.Second
 
-// Dispatch runs gha-dispatch-workflow, one piece per call: it records the
-// dispatch's intent (with SavesState the call returns there, so that the
+// dispatchStep runs gha-dispatch-workflow (Runner.Dispatch), one piece
+// per call: it records the dispatch's intent (with SavesState the call returns there, so that the
 // intent is saved before anything is sent), then advances the dispatch's
 // state (pkg/dispatch) one round trip per call until its run is known.
 //
@@ -29,7 +29,7 @@ const intentRetry = time.Second
 // within a promotion: once its output holds a runID it returns that run and
 // does nothing else; a saved state it cannot read is a terminal error,
 // never a fresh dispatch.
-func (r *Runner) Dispatch(ctx context.Context, sc *Context) (Result, error) {
+func (r *Runner) dispatchStep(ctx context.Context, sc *Context) (Result, error) {
 	prev := ownOutput(sc)
 	if res, ok := earlierRun(prev); ok {
 		return res, nil

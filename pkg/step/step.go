@@ -85,6 +85,10 @@ type Context struct {
 	// Settle, when set, overrides the Dispatcher's settle for this
 	// dispatch (the command line's --settle).
 	Settle time.Duration
+
+	// budget is the rate-limit budget of the call's host and identity,
+	// once its client is known: it paces the call's RetryAfter.
+	budget *ghclient.Budget
 }
 
 // Result is what a step call reports. Output holds only JSON types with
@@ -121,6 +125,9 @@ type Runner struct {
 	// Dispatcher and Checker have their own, which NewRunner sets to the
 	// same. Tests share a fake one with the simulator.
 	Clock clock.Clock
+	// Observer, when set, is told what the steps do (metrics); see
+	// Runner.Observe, which also shows it every answer from GitHub.
+	Observer Observer
 }
 
 // NewRunner returns a Runner with fresh shared parts.
@@ -190,6 +197,7 @@ func (r *Runner) target(ctx context.Context, sc *Context, repo repourl.Repositor
 	if err != nil {
 		return nil, failure.Final(err)
 	}
+	sc.budget = c.Budget
 	return &target{client: c, creds: *creds, warning: warn}, nil
 }
 

@@ -34,7 +34,7 @@ const (
 	maxOutageBackoff = time.Minute
 )
 
-// Wait runs gha-wait-for-workflow: one check of the run per call. While it
+// waitStep runs gha-wait-for-workflow (Runner.Wait): one check of the run per call. While it
 // runs, the step is Running and asks to be called again after pollInterval
 // (without one, RetryAfter is nil and Kargo's default interval applies). A
 // completed run ends it: Succeeded, or Failed (final) when the conclusion
@@ -49,7 +49,7 @@ const (
 // and failure (the failed step's last log lines), and with outputsArtifact
 // after a success outputs (the keys of the artifact's outputs.json);
 // headSHA, headBranch and links (links.go) on every check, Running too.
-func (r *Runner) Wait(ctx context.Context, sc *Context) (Result, error) {
+func (r *Runner) waitStep(ctx context.Context, sc *Context) (Result, error) {
 	prev := ownOutput(sc)
 	cfg, err := config.ParseWait(sc.Config, r.URLOptions)
 	if err != nil {

@@ -1,6 +1,8 @@
 // Package wait checks and waits for a GitHub Actions workflow run: whether
 // it is still running, finished as expected, or finished otherwise. Each
-// check is one conditional request, so an unchanged run costs no rate limit.
+// check is one conditional request, so an unchanged run costs no rate limit;
+// a process following several runs of one workflow reads them from one
+// shared listing of the workflow (shared.go).
 package wait
 
 import (
@@ -122,10 +124,19 @@ func (s *Status) HoldUnconcluded(since, now time.Time) time.Time {
 type Checker struct {
 	// Clock paces Wait; nil is the system clock.
 	Clock clock.Clock
+	// ListingAge is how old a shared workflow listing may be and still
+	// answer a check (see shared.go); DefaultListingAge when zero.
+	ListingAge time.Duration
+	// PerRun reads every run on its own, never from a shared listing: how
+	// waiting cost before shared listings (benchmarks compare the two).
+	PerRun bool
 
-	mu    sync.Mutex
-	cache map[string]cached
+	mu     sync.Mutex
+	cache  map[string]cached
+	shared listings
 }
+
+func (c *Checker) clock() clock.Clock { return clock.Or(c.Clock) }
 
 type cached struct {
 	etag string
@@ -138,7 +149,7 @@ const maxCachedRuns = 10000
 
 // Check looks at the run once. expected is a conclusion or "" for any.
 func (c *Checker) Check(ctx context.Context, client *ghclient.Client, runID int64, expected string) (*Status, error) {
-	run, err := c.get(ctx, client, runID)
+	run, err := c.read(ctx, client, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +173,7 @@ func (c *Checker) Check(ctx context.Context, client *ghclient.Client, runID int6
 //
 // GitHub API docs: https://docs.github.com/rest/actions/workflow-runs#get-a-workflow-run
 func (c *Checker) get(ctx context.Context, client *ghclient.Client, runID int64) (*github.WorkflowRun, error) {
-	key := fmt.Sprintf("%s|%s|%d", client.Repo.APIBaseURL, client.Repo.FullName(), runID)
+	key := runKey(client, runID)
 	u := fmt.Sprintf("repos/%s/%s/actions/runs/%d", url.PathEscape(client.Repo.Owner), url.PathEscape(client.Repo.Name), runID)
 	req, err := client.NewRequest(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -197,8 +208,10 @@ func (c *Checker) get(ctx context.Context, client *ghclient.Client, runID int64)
 // Forget drops what the Checker remembers of a run (once it has finished).
 func (c *Checker) Forget(client *ghclient.Client, runID int64) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.cache, fmt.Sprintf("%s|%s|%d", client.Repo.APIBaseURL, client.Repo.FullName(), runID))
+	prev := c.cache[runKey(client, runID)]
+	delete(c.cache, runKey(client, runID))
+	c.mu.Unlock()
+	c.unfollow(client, prev.run)
 }
 
 // DefaultPollInterval is Wait's pause between checks when none is given:
