@@ -65,10 +65,12 @@ var (
 	dispatchFlagFields = map[string]string{
 		"repoURL": "repo-url", "workflowFile": "workflow-file", "ref": "ref", "inputs": "input",
 		"timeout": "timeout", "insecureSkipTLSVerify": "insecure-skip-tls-verify", "correlationInput": "correlation-input",
+		"expectedHeadSHA": "expected-head-sha", "cancelOnMismatch": "cancel-on-mismatch",
 	}
 	waitFlagFields = map[string]string{
 		"repoURL": "repo-url", "runID": "run-id", "expectedConclusion": "expected-conclusion",
 		"pollInterval": "poll-interval", "insecureSkipTLSVerify": "insecure-skip-tls-verify",
+		"outputsArtifact": "outputs-artifact",
 	}
 )
 
