@@ -16,6 +16,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kargo-gha/kargo-gha/internal/repourl"
+
+	"github.com/kargo-gha/kargo-gha/internal/yamlnode"
 )
 
 // StepNames are the steps this package migrates.
@@ -159,8 +161,8 @@ func stepsOf(doc *yaml.Node) (manifest, []*yaml.Node) {
 		return manifest{}, nil
 	}
 	root := doc.Content[0]
-	meta := get(root, "metadata")
-	m := manifest{kind: scalar(get(root, "kind")), name: scalar(get(meta, "name")), namespace: scalar(get(meta, "namespace"))}
+	meta := yamlnode.Get(root, "metadata")
+	m := manifest{kind: yamlnode.Scalar(yamlnode.Get(root, "kind")), name: yamlnode.Scalar(yamlnode.Get(meta, "name")), namespace: yamlnode.Scalar(yamlnode.Get(meta, "namespace"))}
 	var path []string
 	switch m.kind {
 	case "Stage":
@@ -172,7 +174,7 @@ func stepsOf(doc *yaml.Node) (manifest, []*yaml.Node) {
 	}
 	n := root
 	for _, k := range path {
-		if n = get(n, k); n == nil {
+		if n = yamlnode.Get(n, k); n == nil {
 			return m, nil
 		}
 	}
@@ -182,47 +184,28 @@ func stepsOf(doc *yaml.Node) (manifest, []*yaml.Node) {
 	return m, n.Content
 }
 
-func get(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func scalar(n *yaml.Node) string {
-	if n == nil || n.Kind != yaml.ScalarNode {
-		return ""
-	}
-	return n.Value
-}
-
 // migrateStep plans the edits for one step, or says why it cannot.
 func migrateStep(step *yaml.Node, lines []string, opts Options, secrets secretIndex, m manifest) ([]Edit, *Change, *Problem) {
-	uses := scalar(get(step, "uses"))
+	uses := yamlnode.Scalar(yamlnode.Get(step, "uses"))
 	if !StepNames[uses] {
 		return nil, nil, nil
 	}
-	cfg := get(step, "config")
+	cfg := yamlnode.Get(step, "config")
 	if cfg == nil || cfg.Kind != yaml.MappingNode {
 		return nil, nil, nil
 	}
-	owner, repo, creds := get(cfg, "owner"), get(cfg, "repo"), get(cfg, "credentials")
+	owner, repo, creds := yamlnode.Get(cfg, "owner"), yamlnode.Get(cfg, "repo"), yamlnode.Get(cfg, "credentials")
 	if owner == nil && repo == nil && creds == nil {
 		return nil, nil, nil // already current
 	}
-	alias := scalar(get(step, "as"))
+	alias := yamlnode.Scalar(yamlnode.Get(step, "as"))
 	problem := func(reason string) *Problem {
 		return &Problem{Line: cfg.Line, Step: uses, Alias: alias, Reason: reason}
 	}
 	switch {
 	case cfg.Style&yaml.FlowStyle != 0:
 		return nil, nil, problem("its config is a flow-style mapping ({...}); rewrite it by hand")
-	case get(cfg, "repoURL") != nil:
+	case yamlnode.Get(cfg, "repoURL") != nil:
 		return nil, nil, problem("it has both repoURL and v1.8 fields; remove owner, repo and credentials by hand")
 	case owner == nil || repo == nil:
 		return nil, nil, problem("it lacks owner or repo")
@@ -231,7 +214,7 @@ func migrateStep(step *yaml.Node, lines []string, opts Options, secrets secretIn
 	case strings.Contains(owner.Value, "${{") || strings.Contains(repo.Value, "${{"):
 		return nil, nil, problem("owner or repo is an expression; write repoURL as an expression yourself, e.g. https://github.com/${{ vars.owner }}/${{ vars.repo }}")
 	}
-	secret := scalar(get(creds, "secretName"))
+	secret := yamlnode.Scalar(yamlnode.Get(creds, "secretName"))
 	base, refs, reason := secrets.baseURL(m, secret, opts.AssumeGitHubCom)
 	if reason != "" {
 		return nil, nil, problem(reason)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/kargo-gha/kargo-gha/internal/config"
 	"github.com/kargo-gha/kargo-gha/internal/repourl"
+
+	"github.com/kargo-gha/kargo-gha/internal/yamlnode"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -93,9 +95,9 @@ func assertCurrentFormat(t *testing.T, out []byte) {
 		}
 		_, steps := stepsOf(&doc)
 		for _, step := range steps {
-			uses := scalar(get(step, "uses"))
-			cfgNode := get(step, "config")
-			if !StepNames[uses] || cfgNode == nil || get(cfgNode, "owner") != nil {
+			uses := yamlnode.Scalar(yamlnode.Get(step, "uses"))
+			cfgNode := yamlnode.Get(step, "config")
+			if !StepNames[uses] || cfgNode == nil || yamlnode.Get(cfgNode, "owner") != nil {
 				continue
 			}
 			var cfg map[string]any

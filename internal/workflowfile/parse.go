@@ -11,6 +11,8 @@ import (
 	"sort"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kargo-gha/kargo-gha/internal/yamlnode"
 )
 
 // MaxFileBytes bounds a workflow file read: the contents API inlines files
@@ -75,16 +77,16 @@ func Parse(content []byte) (*File, error) {
 	}
 	root := doc.Content[0]
 	f := &File{Inputs: map[string]Input{}}
-	f.Name = scalar(lookup(root, "name"))
-	f.RunName = scalar(lookup(root, "run-name"))
+	f.Name = yamlnode.Scalar(yamlnode.Get(root, "name"))
+	f.RunName = yamlnode.Scalar(yamlnode.Get(root, "run-name"))
 	// YAML 1.1 reads a bare on as true; GitHub reads it as the key "on".
-	on := lookup(root, "on")
+	on := yamlnode.Get(root, "on")
 	if on == nil {
-		on = lookup(root, "true")
+		on = yamlnode.Get(root, "true")
 	}
 	trigger, ok := dispatchTrigger(on)
 	f.Dispatchable = ok
-	f.readInputs(lookup(trigger, "inputs"))
+	f.readInputs(yamlnode.Get(trigger, "inputs"))
 	return f, nil
 }
 
@@ -127,12 +129,12 @@ func (f *File) readInputs(inputs *yaml.Node) {
 		name, def := inputs.Content[i].Value, inputs.Content[i+1]
 		in := Input{Name: name, Type: TypeString}
 		if def.Kind == yaml.MappingNode {
-			if t := scalar(lookup(def, "type")); t != "" {
+			if t := yamlnode.Scalar(yamlnode.Get(def, "type")); t != "" {
 				in.Type = t
 			}
-			in.Required = scalar(lookup(def, "required")) == "true"
-			in.HasDefault = lookup(def, "default") != nil && lookup(def, "default").Tag != "!!null"
-			if opts := lookup(def, "options"); opts != nil && opts.Kind == yaml.SequenceNode {
+			in.Required = yamlnode.Scalar(yamlnode.Get(def, "required")) == "true"
+			in.HasDefault = yamlnode.Get(def, "default") != nil && yamlnode.Get(def, "default").Tag != "!!null"
+			if opts := yamlnode.Get(def, "options"); opts != nil && opts.Kind == yaml.SequenceNode {
 				for _, o := range opts.Content {
 					in.Options = append(in.Options, o.Value)
 				}
@@ -140,24 +142,4 @@ func (f *File) readInputs(inputs *yaml.Node) {
 		}
 		f.Inputs[name] = in
 	}
-}
-
-// lookup is the value of key in a mapping node, or nil.
-func lookup(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func scalar(n *yaml.Node) string {
-	if n == nil || n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		return ""
-	}
-	return n.Value
 }
