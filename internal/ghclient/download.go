@@ -135,7 +135,9 @@ func (c *Client) fetchBlob(ctx context.Context, loc *url.URL, what string, limit
 		drainClose(resp.Body)
 		return nil, failure.Final(fmt.Errorf("downloading %s: %w (%d bytes announced, the limit is %d)", what, ErrDownloadTooLarge, resp.ContentLength, limit))
 	}
-	return &cappedBody{rc: resp.Body, left: limit, limit: limit, what: what}, nil
+	return &cappedBody{rc: resp.Body, left: limit, over: func() error {
+		return failure.Final(fmt.Errorf("%s: %w (more than %d bytes)", what, ErrDownloadTooLarge, limit))
+	}}, nil
 }
 
 // downloadClient is the blob store's shared client for one TLS setting:
@@ -175,37 +177,6 @@ func blobRedirects(req *http.Request, via []*http.Request) error {
 	req.Header.Del("Cookie")
 	return nil
 }
-
-// cappedBody fails with ErrDownloadTooLarge once more than limit bytes
-// arrive, whatever Content-Length said.
-type cappedBody struct {
-	rc          io.ReadCloser
-	left, limit int64
-	what        string
-	err         error
-}
-
-func (b *cappedBody) Read(p []byte) (int, error) {
-	if b.err != nil {
-		return 0, b.err
-	}
-	if b.left <= 0 {
-		var one [1]byte
-		if n, _ := b.rc.Read(one[:]); n > 0 {
-			b.err = failure.Final(fmt.Errorf("%s: %w (more than %d bytes)", b.what, ErrDownloadTooLarge, b.limit))
-			return 0, b.err
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-func (b *cappedBody) Close() error { return b.rc.Close() }
 
 // cancelBody ends the download's context when the body is closed.
 type cancelBody struct {

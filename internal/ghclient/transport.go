@@ -107,28 +107,28 @@ func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		_ = resp.Body.Close()
 		return nil, fmt.Errorf("%s %s: %w (%d bytes announced)", req.Method, req.URL.Path, ErrResponseTooLarge, resp.ContentLength)
 	}
-	resp.Body = &limitedBody{rc: resp.Body, left: MaxResponseBytes}
+	resp.Body = newLimitedBody(resp.Body)
 	return resp, nil
 }
 
-// limitedBody reads at most left bytes and counts the JSON containers in
-// them; past either limit it fails, from then on, with ErrResponseTooLarge.
-type limitedBody struct {
+// cappedBody reads at most left bytes of rc, whatever Content-Length said;
+// one byte more fails, from then on, with over's error (a body of exactly
+// the limit is fine).
+type cappedBody struct {
 	rc   io.ReadCloser
 	left int64
-	json containerCounter
+	over func() error
 	err  error
 }
 
-func (b *limitedBody) Read(p []byte) (int, error) {
+func (b *cappedBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
 	if b.left <= 0 {
-		// Probe for one more byte: a body of exactly the limit is fine.
 		var one [1]byte
 		if n, _ := b.rc.Read(one[:]); n > 0 {
-			b.err = fmt.Errorf("%w (more than %d MiB)", ErrResponseTooLarge, MaxResponseBytes>>20)
+			b.err = b.over()
 			return 0, b.err
 		}
 		return 0, io.EOF
@@ -138,14 +138,33 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	b.left -= int64(n)
-	if b.json.count(p[:n]) > MaxResponseContainers {
+	return n, err
+}
+
+func (b *cappedBody) Close() error { return b.rc.Close() }
+
+// limitedBody is an API answer's body: at most MaxResponseBytes, and at most
+// MaxResponseContainers JSON objects and arrays in them; past either limit
+// it fails, from then on, with ErrResponseTooLarge.
+type limitedBody struct {
+	cappedBody
+	json containerCounter
+}
+
+func newLimitedBody(rc io.ReadCloser) *limitedBody {
+	return &limitedBody{cappedBody: cappedBody{rc: rc, left: MaxResponseBytes, over: func() error {
+		return fmt.Errorf("%w (more than %d MiB)", ErrResponseTooLarge, MaxResponseBytes>>20)
+	}}}
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.cappedBody.Read(p)
+	if n > 0 && b.json.count(p[:n]) > MaxResponseContainers {
 		b.err = fmt.Errorf("%w (more than %d JSON objects and arrays)", ErrResponseTooLarge, MaxResponseContainers)
 		return n, b.err
 	}
 	return n, err
 }
-
-func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // containerCounter counts the JSON objects and arrays opened in a stream
 // read in pieces: '{' and '[' outside strings.
