@@ -361,3 +361,35 @@ func anchors(t *testing.T, path string) []string {
 	}
 	return out
 }
+
+// TestReadmeLayoutNamesEveryPackage: the README's Layout names every
+// directory holding Go code, and every file of the library packages
+// (pkg/), so that a newcomer finds where a thing happens from it.
+func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
+	layout := section(t, readme(t), "## Layout")
+	root := "../.."
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() && (name == ".git" || name == "testdata" || name == "node_modules" || name == "bin" || name == "dist") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		dir := filepath.ToSlash(filepath.Dir(rel))
+		if !strings.Contains(layout, dir+"/") && !strings.Contains(layout, filepath.Base(dir)+"/ ") {
+			t.Errorf("the README's Layout does not name %s/", dir)
+		}
+		if strings.HasPrefix(dir, "pkg/") && !regexp.MustCompile(`\b`+regexp.QuoteMeta(name)+`\b`).MatchString(layout) {
+			t.Errorf("the README's Layout does not name %s", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
