@@ -393,3 +393,54 @@ func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDocumentsNameTestsThatExist: every test, fuzz target or benchmark
+// the README and docs/ name as the check of a promise exists (a name
+// ending in … or * is a prefix), so that a renamed test does not leave a
+// promise pointing at nothing.
+func TestDocumentsNameTestsThatExist(t *testing.T) {
+	funcs := map[string]bool{}
+	decl := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)[A-Za-z0-9_]*)\(`)
+	err := filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range decl.FindAllStringSubmatch(string(b), -1) {
+			funcs[m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, _ := filepath.Glob("../../docs/*.md")
+	named := regexp.MustCompile("`((?:Test|Fuzz|Benchmark)[A-Za-z0-9_]*)(…|\\*)?")
+	for _, f := range append(docs, readmePath, "../../SECURITY.md", "../../CHANGELOG.md") {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range named.FindAllStringSubmatch(string(b), -1) {
+			name, prefix := m[1], m[2] != ""
+			found := funcs[name]
+			for fn := range funcs {
+				if prefix && strings.HasPrefix(fn, name) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s names %s, which no _test.go declares", filepath.Base(f), m[0][1:])
+			}
+		}
+	}
+}
