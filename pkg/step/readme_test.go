@@ -444,3 +444,74 @@ func TestDocumentsNameTestsThatExist(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeNamesEveryLabelValue: the values the README lists for the
+// attribution output and for the metrics' endpoint, attribution and
+// reason labels are exactly those the code has.
+func TestReadmeNamesEveryLabelValue(t *testing.T) {
+	read := func(path, pattern string) []string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range regexp.MustCompile(pattern).FindAllStringSubmatch(string(b), -1) {
+			out = append(out, m[1])
+		}
+		if len(out) == 0 {
+			t.Fatalf("%s: nothing matches %s", path, pattern)
+		}
+		sort.Strings(out)
+		return out
+	}
+	methods := read("../dispatch/state.go", `Method = "([a-z-]+)"`)
+	reasons := read("../dispatch/attribution.go", `Reason = "([a-z-]+)"`)
+	endpoints := append(read("../../internal/ghclient/observe.go", `\{"([a-z-]+)", regexp\.`), "other")
+	sort.Strings(endpoints)
+
+	text := readme(t)
+	row := func(text, first string) string {
+		for _, l := range strings.Split(text, "\n") {
+			if strings.HasPrefix(l, "| `"+first+"` |") {
+				return l
+			}
+		}
+		t.Fatalf("no table row for %s", first)
+		return ""
+	}
+	names := func(s string) []string {
+		var out []string
+		for _, m := range regexp.MustCompile("`([a-z][a-z0-9-]*)`").FindAllStringSubmatch(s, -1) {
+			out = append(out, m[1])
+		}
+		sort.Strings(out)
+		return slices.Compact(out)
+	}
+	metricsText := section(t, text, "## Metrics")
+	_, endpointList, _ := strings.Cut(row(metricsText, "kargo_gha_github_requests_total"), "is one of")
+	dispatchRef := section(t, text, "## Step reference: `gha-dispatch-workflow`")
+	for _, c := range []struct {
+		what      string
+		got, want []string
+	}{
+		{"the requests metric's endpoints", names(endpointList), endpoints},
+		{"the dispatches metric's attributions", names(strings.SplitN(row(metricsText, "kargo_gha_dispatches_total"), "|", 5)[3]), methods},
+		{"the refusals metric's reasons", names(strings.SplitN(row(metricsText, "kargo_gha_attribution_refusals_total"), "|", 5)[3]), reasons},
+		{"the attribution output's values", attributionValues(row(section(t, dispatchRef, "### Output"), "attribution")), methods},
+	} {
+		if !slices.Equal(c.got, c.want) {
+			t.Errorf("README lists %v as %s; the code has %v", c.got, c.what, c.want)
+		}
+	}
+}
+
+// attributionValues are the backquoted values in the attribution output's
+// description, each followed by its explanation in parentheses.
+func attributionValues(row string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile("`([a-z-]+)` \\(").FindAllStringSubmatch(row, -1) {
+		out = append(out, m[1])
+	}
+	sort.Strings(out)
+	return out
+}
