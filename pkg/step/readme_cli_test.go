@@ -40,7 +40,7 @@ func TestReadmeSynopsisNamesEveryFlag(t *testing.T) {
 	}
 	flagRef := regexp.MustCompile(`--[a-z][a-z-]*`)
 	root := cli.NewRootCmd(cli.NewFactory("test"))
-	global := names(root.PersistentFlags())
+	global := docFlagNames(root.PersistentFlags())
 	for _, name := range global {
 		if !strings.Contains(after, "`--"+name) {
 			t.Errorf("the flag every command takes, --%s, is not named after the synopsis", name)
@@ -50,7 +50,7 @@ func TestReadmeSynopsisNamesEveryFlag(t *testing.T) {
 		if !slices.Contains([]string{"dispatch", "wait", "check", "migrate"}, c.Name()) {
 			continue
 		}
-		want := ownFlags(c, global)
+		want := docOwnFlags(c, global)
 		got := flagRef.FindAllString(synopsis[c.Name()], -1)
 		for i := range got {
 			got[i] = strings.TrimPrefix(got[i], "--")
@@ -63,7 +63,7 @@ func TestReadmeSynopsisNamesEveryFlag(t *testing.T) {
 	}
 }
 
-func names(fs *pflag.FlagSet) []string {
+func docFlagNames(fs *pflag.FlagSet) []string {
 	var out []string
 	fs.VisitAll(func(f *pflag.Flag) {
 		if f.Name != "help" {
@@ -74,9 +74,9 @@ func names(fs *pflag.FlagSet) []string {
 	return out
 }
 
-func ownFlags(c *cobra.Command, global []string) []string {
+func docOwnFlags(c *cobra.Command, global []string) []string {
 	var out []string
-	for _, n := range names(c.Flags()) {
+	for _, n := range docFlagNames(c.Flags()) {
 		if !slices.Contains(global, n) {
 			out = append(out, n)
 		}

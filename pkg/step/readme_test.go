@@ -22,39 +22,39 @@ import (
 // keys the steps write, so that a setting or output added in code and not
 // in the README (or the other way round) fails here.
 
-const readmePath = "../../README.md"
+const docReadmePath = "../../README.md"
 
-// v18Keys are the deprecated format's keys: described in prose in the
+// docV18Keys are the deprecated format's keys: described in prose in the
 // README, not in the current format's table.
-var v18Keys = []string{"owner", "repo", "credentials"}
+var docV18Keys = []string{"owner", "repo", "credentials"}
 
-// stepOutputs says, for every out* constant of state.go, which step's
-// output table lists it; stateKeys are the steps' own saved state, which
+// docStepOutputs says, for every out* constant of state.go, which step's
+// output table lists it; docStateKeys are the steps' own saved state, which
 // the README names in prose as state to leave alone. A new constant must
 // be placed in one of them.
 var (
-	stepOutputs = map[string][]string{
+	docStepOutputs = map[string][]string{
 		"gha-dispatch-workflow": {outRunID, outHTMLURL, outRunURL, outAttribution, outCorrelationKey, outHeadSHA, outHeadBranch, outLinks},
 		"gha-wait-for-workflow": {outConclusion, outHTMLURL, outRunAttempt, outRunID, outFailedJobs, outHeadSHA, outHeadBranch, outLinks, outFailure, outOutputs},
 	}
-	stateKeys = map[string][]string{
+	docStateKeys = map[string][]string{
 		"gha-dispatch-workflow": {outDispatch, outCancel},
 		"gha-wait-for-workflow": {outWait},
 	}
 )
 
-func readme(t *testing.T) string {
+func docReadme(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(readmePath)
+	b, err := os.ReadFile(docReadmePath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
 }
 
-// section is the text under the heading line head up to the next heading
+// docSection is the text under the heading line head up to the next heading
 // of the same or a higher level.
-func section(t *testing.T, text, head string) string {
+func docSection(t *testing.T, text, head string) string {
 	t.Helper()
 	level := strings.Index(head, " ")
 	lines := strings.Split(text, "\n")
@@ -64,7 +64,7 @@ func section(t *testing.T, text, head string) string {
 		}
 		var out []string
 		for _, m := range lines[i+1:] {
-			if n := headingLevel(m); n > 0 && n <= level {
+			if n := docHeadingLevel(m); n > 0 && n <= level {
 				break
 			}
 			out = append(out, m)
@@ -75,7 +75,7 @@ func section(t *testing.T, text, head string) string {
 	return ""
 }
 
-func headingLevel(line string) int {
+func docHeadingLevel(line string) int {
 	n := len(line) - len(strings.TrimLeft(line, "#"))
 	if n == 0 || !strings.HasPrefix(line[n:], " ") {
 		return 0
@@ -83,14 +83,14 @@ func headingLevel(line string) int {
 	return n
 }
 
-var rowName = regexp.MustCompile("^\\| `([A-Za-z]+)` \\|")
+var docRowName = regexp.MustCompile("^\\| `([A-Za-z]+)` \\|")
 
-// tableRows maps each row of the tables in text whose first cell is one
+// docTableRows maps each row of the tables in text whose first cell is one
 // backquoted name to its cells.
-func tableRows(text string) map[string][]string {
+func docTableRows(text string) map[string][]string {
 	rows := map[string][]string{}
 	for _, l := range strings.Split(text, "\n") {
-		if m := rowName.FindStringSubmatch(l); m != nil {
+		if m := docRowName.FindStringSubmatch(l); m != nil {
 			cells := strings.Split(strings.Trim(strings.ReplaceAll(l, `\|`, "¦"), "|"), "|")
 			for i := range cells {
 				cells[i] = strings.TrimSpace(cells[i])
@@ -101,7 +101,7 @@ func tableRows(text string) map[string][]string {
 	return rows
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+func docSortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -110,16 +110,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-type readmeSchema struct {
+type docSchema struct {
 	Properties map[string]struct {
 		Type json.RawMessage `json:"type"`
 	} `json:"properties"`
 	Required []string `json:"required"`
 }
 
-// schemaType is a property's type, the first one when it lists several
+// docSchemaType is a property's type, the first one when it lists several
 // (runID: an integer, or a string of digits).
-func schemaType(t *testing.T, raw json.RawMessage) string {
+func docSchemaType(t *testing.T, raw json.RawMessage) string {
 	var one string
 	if json.Unmarshal(raw, &one) == nil {
 		return one
@@ -135,7 +135,7 @@ func schemaType(t *testing.T, raw json.RawMessage) string {
 // every property of its JSON Schema (the v1.8 keys aside, which have their
 // own paragraph), no other, with the schema's type and requiredness.
 func TestReadmeSettingsMatchSchemas(t *testing.T) {
-	text := readme(t)
+	text := docReadme(t)
 	for _, tt := range []struct {
 		step, table string
 		schema      []byte
@@ -144,20 +144,20 @@ func TestReadmeSettingsMatchSchemas(t *testing.T) {
 		{"gha-wait-for-workflow", "### Configuration", schemas.WaitForWorkflow},
 	} {
 		t.Run(tt.step, func(t *testing.T) {
-			var s readmeSchema
+			var s docSchema
 			if err := json.Unmarshal(tt.schema, &s); err != nil {
 				t.Fatal(err)
 			}
-			ref := section(t, text, "## Step reference: `"+tt.step+"`")
-			rows := tableRows(section(t, ref, tt.table))
+			ref := docSection(t, text, "## Step reference: `"+tt.step+"`")
+			rows := docTableRows(docSection(t, ref, tt.table))
 			var want []string
 			for name := range s.Properties {
-				if !slices.Contains(v18Keys, name) {
+				if !slices.Contains(docV18Keys, name) {
 					want = append(want, name)
 				}
 			}
 			sort.Strings(want)
-			if got := sortedKeys(rows); !slices.Equal(got, want) {
+			if got := docSortedKeys(rows); !slices.Equal(got, want) {
 				t.Fatalf("README's %s table lists %v; the schema has %v", tt.step, got, want)
 			}
 			for _, name := range want {
@@ -165,7 +165,7 @@ func TestReadmeSettingsMatchSchemas(t *testing.T) {
 				if len(cells) < 4 {
 					t.Fatalf("%s: row %q has %d cells", tt.step, name, len(cells))
 				}
-				if typ := schemaType(t, s.Properties[name].Type); !strings.HasPrefix(cells[1], typ) {
+				if typ := docSchemaType(t, s.Properties[name].Type); !strings.HasPrefix(cells[1], typ) {
 					t.Errorf("%s.%s: README says type %q, the schema %q", tt.step, name, cells[1], typ)
 				}
 				// repoURL is required by the current format; the schema
@@ -175,7 +175,7 @@ func TestReadmeSettingsMatchSchemas(t *testing.T) {
 					t.Errorf("%s.%s: README says required %q, the schema %v", tt.step, name, cells[2], required)
 				}
 			}
-			for _, k := range v18Keys {
+			for _, k := range docV18Keys {
 				if !strings.Contains(ref, "`"+k) && !strings.Contains(text, "`"+k+"`") {
 					t.Errorf("%s: the v1.8 key %q is not described", tt.step, k)
 				}
@@ -183,13 +183,13 @@ func TestReadmeSettingsMatchSchemas(t *testing.T) {
 			if !strings.Contains(ref, "v1.8 format") {
 				t.Errorf("%s: the step reference does not mention the v1.8 format", tt.step)
 			}
-			checkOverview(t, text, "Config", tt.step, want)
+			docCheckOverview(t, text, "Config", tt.step, want)
 		})
 	}
 }
 
-// outConstants reads state.go's out* constants: name → value.
-func outConstants(t *testing.T) map[string]string {
+// docOutConstants reads state.go's out* constants: name → value.
+func docOutConstants(t *testing.T) map[string]string {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), "state.go", nil, 0)
 	if err != nil {
@@ -231,41 +231,41 @@ func outConstants(t *testing.T) map[string]string {
 // table agrees.
 func TestReadmeOutputsMatchOutputKeys(t *testing.T) {
 	placed := map[string]bool{}
-	for _, m := range []map[string][]string{stepOutputs, stateKeys} {
+	for _, m := range []map[string][]string{docStepOutputs, docStateKeys} {
 		for _, keys := range m {
 			for _, k := range keys {
 				placed[k] = true
 			}
 		}
 	}
-	for name, v := range outConstants(t) {
+	for name, v := range docOutConstants(t) {
 		if !placed[v] {
-			t.Errorf("state.go's %s (%q) is neither a step's output nor its state here: add it to the README and to stepOutputs or stateKeys", name, v)
+			t.Errorf("state.go's %s (%q) is neither a step's output nor its state here: add it to the README and to docStepOutputs or docStateKeys", name, v)
 		}
 	}
-	text := readme(t)
-	for _, stepName := range sortedKeys(stepOutputs) {
-		ref := section(t, text, "## Step reference: `"+stepName+"`")
-		want := slices.Clone(stepOutputs[stepName])
+	text := docReadme(t)
+	for _, stepName := range docSortedKeys(docStepOutputs) {
+		ref := docSection(t, text, "## Step reference: `"+stepName+"`")
+		want := slices.Clone(docStepOutputs[stepName])
 		sort.Strings(want)
-		if got := sortedKeys(tableRows(section(t, ref, "### Output"))); !slices.Equal(got, want) {
+		if got := docSortedKeys(docTableRows(docSection(t, ref, "### Output"))); !slices.Equal(got, want) {
 			t.Errorf("README's %s output table lists %v; the step writes %v", stepName, got, want)
 		}
-		for _, k := range stateKeys[stepName] {
+		for _, k := range docStateKeys[stepName] {
 			if !strings.Contains(ref, "`"+k+"`") {
 				t.Errorf("%s: its state key %q is not named in its step reference", stepName, k)
 			}
 		}
-		checkOverview(t, text, "Output", stepName, want)
+		docCheckOverview(t, text, "Output", stepName, want)
 	}
 }
 
-// checkOverview: the overview table ("The two steps together") names in
+// docCheckOverview: the overview table ("The two steps together") names in
 // its row, in the step's column, exactly want.
-func checkOverview(t *testing.T, text, row, stepName string, want []string) {
+func docCheckOverview(t *testing.T, text, row, stepName string, want []string) {
 	t.Helper()
 	var cells []string
-	for _, l := range strings.Split(section(t, text, "## The two steps together"), "\n") {
+	for _, l := range strings.Split(docSection(t, text, "## The two steps together"), "\n") {
 		if strings.HasPrefix(l, "| "+row+" |") {
 			cells = strings.Split(strings.Trim(l, "|"), "|")
 		}
@@ -292,7 +292,7 @@ func TestReadmeLinksResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files = append(files, readmePath, "../../CHANGELOG.md", "../../SECURITY.md")
+	files = append(files, docReadmePath, "../../CHANGELOG.md", "../../SECURITY.md")
 	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -316,17 +316,17 @@ func TestReadmeLinksResolve(t *testing.T) {
 			if anchor == "" {
 				continue
 			}
-			if !slices.Contains(anchors(t, path), anchor) {
+			if !slices.Contains(docAnchors(t, path), anchor) {
 				t.Errorf("%s: link %q names no heading of %s", filepath.Base(f), target, filepath.Base(path))
 			}
 		}
 	}
 }
 
-// anchors are the heading slugs of a Markdown file as GitHub makes them:
+// docAnchors are the heading slugs of a Markdown file as GitHub makes them:
 // lower case, punctuation other than - and _ dropped, spaces to -, a
 // repeated slug suffixed -1, -2.
-func anchors(t *testing.T, path string) []string {
+func docAnchors(t *testing.T, path string) []string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -338,7 +338,7 @@ func anchors(t *testing.T, path string) []string {
 		if strings.HasPrefix(l, "```") {
 			fence = !fence
 		}
-		n := headingLevel(l)
+		n := docHeadingLevel(l)
 		if fence || n == 0 {
 			continue
 		}
@@ -366,7 +366,7 @@ func anchors(t *testing.T, path string) []string {
 // directory holding Go code, and every file of the library packages
 // (pkg/), so that a newcomer finds where a thing happens from it.
 func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
-	layout := section(t, readme(t), "## Layout")
+	layout := docSection(t, docReadme(t), "## Layout")
 	root := "../.."
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -425,7 +425,7 @@ func TestDocumentsNameTestsThatExist(t *testing.T) {
 	}
 	docs, _ := filepath.Glob("../../docs/*.md")
 	named := regexp.MustCompile("`((?:Test|Fuzz|Benchmark)[A-Za-z0-9_]*)(…|\\*)?")
-	for _, f := range append(docs, readmePath, "../../SECURITY.md", "../../CHANGELOG.md") {
+	for _, f := range append(docs, docReadmePath, "../../SECURITY.md", "../../CHANGELOG.md") {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -469,7 +469,7 @@ func TestReadmeNamesEveryLabelValue(t *testing.T) {
 	endpoints := append(read("../../internal/ghclient/observe.go", `\{"([a-z-]+)", regexp\.`), "other")
 	sort.Strings(endpoints)
 
-	text := readme(t)
+	text := docReadme(t)
 	row := func(text, first string) string {
 		for _, l := range strings.Split(text, "\n") {
 			if strings.HasPrefix(l, "| `"+first+"` |") {
@@ -487,9 +487,9 @@ func TestReadmeNamesEveryLabelValue(t *testing.T) {
 		sort.Strings(out)
 		return slices.Compact(out)
 	}
-	metricsText := section(t, text, "## Metrics")
+	metricsText := docSection(t, text, "## Metrics")
 	_, endpointList, _ := strings.Cut(row(metricsText, "kargo_gha_github_requests_total"), "is one of")
-	dispatchRef := section(t, text, "## Step reference: `gha-dispatch-workflow`")
+	dispatchRef := docSection(t, text, "## Step reference: `gha-dispatch-workflow`")
 	for _, c := range []struct {
 		what      string
 		got, want []string
@@ -497,7 +497,7 @@ func TestReadmeNamesEveryLabelValue(t *testing.T) {
 		{"the requests metric's endpoints", names(endpointList), endpoints},
 		{"the dispatches metric's attributions", names(strings.SplitN(row(metricsText, "kargo_gha_dispatches_total"), "|", 5)[3]), methods},
 		{"the refusals metric's reasons", names(strings.SplitN(row(metricsText, "kargo_gha_attribution_refusals_total"), "|", 5)[3]), reasons},
-		{"the attribution output's values", attributionValues(row(section(t, dispatchRef, "### Output"), "attribution")), methods},
+		{"the attribution output's values", docAttributionValues(row(docSection(t, dispatchRef, "### Output"), "attribution")), methods},
 	} {
 		if !slices.Equal(c.got, c.want) {
 			t.Errorf("README lists %v as %s; the code has %v", c.got, c.what, c.want)
@@ -505,9 +505,9 @@ func TestReadmeNamesEveryLabelValue(t *testing.T) {
 	}
 }
 
-// attributionValues are the backquoted values in the attribution output's
+// docAttributionValues are the backquoted values in the attribution output's
 // description, each followed by its explanation in parentheses.
-func attributionValues(row string) []string {
+func docAttributionValues(row string) []string {
 	var out []string
 	for _, m := range regexp.MustCompile("`([a-z-]+)` \\(").FindAllStringSubmatch(row, -1) {
 		out = append(out, m[1])
