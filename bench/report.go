@@ -145,9 +145,10 @@ func (r *results) reading() string {
   run) have passed after the dispatch with no second run in its window: without run
   details or a correlation key, that is what keeps it from taking another
   dispatcher's run (baseline (a) takes the wrong run whenever dispatches overlap,
-  section 3). The price is %s to %s from the dispatch to the run ID, whatever L
-  is: the window opens up to 2 s before the dispatch, as GitHub's Date and
-  created_at have whole seconds. It is also why dispatches of one workflow and ref
+  section 3). The price is %s to %s from the dispatch to the decision, whatever
+  L is (the window opens up to 2 s before the dispatch, as GitHub's Date and
+  created_at have whole seconds), and the run ID comes with the next listing
+  after it (listings are 0.5–2 s apart). It is also why dispatches of one workflow and ref
   without a key go out one at a time within a process. With correlationInput the
   run is taken as soon as a listing shows it carrying the key, concurrently
   (section 3).%s
