@@ -127,6 +127,7 @@ const wholeSecond = time.Second
 // Attribute decides the seeker's run from a listing. claimed reports runs
 // already taken by other dispatches of this process.
 func Attribute(s Seeker, l Listing, claimed func(id int64) bool) Verdict {
+	l.Runs = distinct(l.Runs)
 	if s.Key != "" {
 		return byKey(s, l)
 	}
@@ -265,7 +266,7 @@ func refuse(why Reason, ids []int64) Verdict {
 // (nothing is sent), and two are refused.
 func PriorRun(key string, runs []ListedRun) Verdict {
 	var match []int64
-	for _, r := range runs {
+	for _, r := range distinct(runs) {
 		if TitleHasKey(r.Title, key) {
 			match = append(match, r.ID)
 		}
@@ -322,3 +323,19 @@ var validKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{7,63}$`)
 func titleKey(title string) string { return generatedKey.FindString(title) }
 
 var generatedKey = regexp.MustCompile(KeyPrefix + `[0-9a-f]{20}`)
+
+// distinct is runs with each run once. A listing read in pages lists a run
+// twice when new runs push it onto the next page between two reads (seen
+// in the benchmark: 1,000 dispatches of one workflow at once); one run
+// listed twice is one candidate, never two.
+func distinct(runs []ListedRun) []ListedRun {
+	seen := make(map[int64]bool, len(runs))
+	out := runs[:0:0]
+	for _, r := range runs {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -121,6 +121,10 @@ func TestAttribute(t *testing.T) {
 			runs: []ListedRun{run(9, 1, "Deploy deploy-v1.2", "x")}, now: decided, want: Verdict{Run: 9, Method: ByCorrelationKey}},
 		{name: "given key, run named by GitHub, title without the key: taken after the settle", seeker: Seeker{Key: "deploy-v1.2", KeyGiven: true, NotBefore: t0, Named: 9},
 			runs: []ListedRun{run(9, 1, "Deploy", "x")}, now: decided, want: Verdict{Run: 9, Method: ByRunDetails}},
+		{name: "a run listed twice (pages shifted while read) is one candidate: taken", seeker: Seeker{Key: key, NotBefore: t0},
+			runs: []ListedRun{run(9, 1, "Deploy "+key, "x"), run(9, 1, "Deploy "+key, "x")}, now: 3, want: Verdict{Run: 9, Method: ByCorrelationKey}},
+		{name: "without a key, a run listed twice is one candidate: taken after the settle",
+			runs: []ListedRun{run(4, 2, "Deploy", "me"), run(4, 2, "Deploy", "me")}, now: decided, want: Verdict{Run: 4, Method: ByRunListing}},
 		{name: "given key used by two dispatchers at once: both runs seen, refused", seeker: Seeker{Key: "deploy-v1.2", KeyGiven: true, NotBefore: t0},
 			runs: []ListedRun{run(9, 1, "Deploy deploy-v1.2", "x"), run(10, 4, "Deploy deploy-v1.2", "x")}, now: decided,
 			want: Verdict{Refused: true, Candidates: []int64{9, 10}, Reason: ReasonKeyReused}},
@@ -160,6 +164,7 @@ func TestPriorRun(t *testing.T) {
 		{"two carry it: refused, naming both", []ListedRun{run(2, -30, "my-key-123", "x"), run(1, -90, "Deploy my-key-123 again", "x")},
 			Verdict{Refused: true, Candidates: []int64{1, 2}, Reason: ReasonKeyReused}},
 		{"a longer key is another key", []ListedRun{run(1, -30, "Deploy my-key-1234", "x")}, Verdict{}},
+		{"one run listed twice is one run", []ListedRun{run(1, -30, "Deploy my-key-123", "x"), run(1, -30, "Deploy my-key-123", "x")}, Verdict{Run: 1, Method: ByEarlierDispatch}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
