@@ -36,6 +36,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("POST /app/installations/{id}/access_tokens", s.route("token", s.exchangeToken))
 	mux.HandleFunc("GET /meta", s.route("meta", s.meta))
 	mux.HandleFunc("GET /user", s.route("user", s.user))
+	mux.HandleFunc("GET /repos/{owner}/{repo}", s.route("get-repo", s.getRepo))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found", docsBase)
 	})
