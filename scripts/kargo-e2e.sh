@@ -11,19 +11,24 @@
 #                   (as root; CI machines are fresh)
 #   kube-apiserver  built from k8s.io/kubernetes through the Go module proxy
 #                   (test/kargo-e2e/kube-apiserver/go.mod pins the version),
-#                   cached as bin/kube-apiserver-<version>
+#                   cached as kube-apiserver-<version>
 #   CRDs            generated from the Kargo tree's api/v1alpha1 types by
 #                   controller-gen at the version Kargo's own go.mod pins as
-#                   a tool; cached as bin/kargo-crds-<kargo version> for the
+#                   a tool; cached as kargo-crds-<kargo version> for the
 #                   shared archive, regenerated for a KARGO_SRC
 #   the controller  KARGO_BINARY (default bin/kargo), built by
 #                   scripts/kargo-controller.sh when missing; make kargo-e2e
 #                   always rebuilds it first
 # Every process's output is kept in bin/kargo-e2e-logs/ (KARGO_E2E_LOGS).
+# KARGO_E2E_CACHE (default bin/) is where the built binaries and CRDs are
+# kept; an empty one measures a cold run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 archive="$(dirname "$root")/shared/kargo/kargo-v1.11.2-go.tar.gz"
+cache="${KARGO_E2E_CACHE:-$root/bin}"
+case "$cache" in /*) ;; *) cache="$root/$cache" ;; esac
+mkdir -p "$cache"
 start=$SECONDS
 say() { echo "kargo-e2e: $* ($((SECONDS - start))s)"; }
 
@@ -48,10 +53,9 @@ say "etcd: $("$etcd_bin" --version | head -n 1)"
 # kube-apiserver, built once per Kubernetes version.
 kas_mod="$root/test/kargo-e2e/kube-apiserver"
 k8s_version="$(cd "$kas_mod" && go list -m -f '{{.Version}}' k8s.io/kubernetes)"
-kas="$root/bin/kube-apiserver-$k8s_version"
+kas="$cache/kube-apiserver-$k8s_version"
 if [ ! -x "$kas" ]; then
   say "building kube-apiserver $k8s_version (minutes, once)"
-  mkdir -p "$root/bin"
   (cd "$kas_mod" && CGO_ENABLED=0 nice go build -trimpath -o "$kas.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
   mv "$kas.tmp" "$kas"
 fi
@@ -63,7 +67,7 @@ if [ -n "${KARGO_SRC:-}" ]; then
   crds="$tmp/crds"
 elif [ -f "$archive" ]; then
   src="$tmp/kargo-v1.11.2"
-  crds="$root/bin/kargo-crds-v1.11.2"
+  crds="$cache/kargo-crds-v1.11.2"
 else
   echo "kargo-e2e: no Kargo source: $archive is missing and KARGO_SRC is unset" >&2
   exit 2
@@ -71,8 +75,8 @@ fi
 if [ ! -f "$crds/kargo.akuity.io_stages.yaml" ]; then
   [ -n "${KARGO_SRC:-}" ] || tar -xzf "$archive" -C "$tmp"
   [ -f "$src/api/go.mod" ] || { echo "kargo-e2e: $src is not a Kargo source tree (no api/go.mod)" >&2; exit 2; }
-  gen_version="$(cd "$src" && GOWORK=off go list -m -f '{{.Version}}' sigs.k8s.io/controller-tools)"
-  gen="$root/bin/controller-gen-$gen_version"
+  gen_version="$(cd "$src" && GOWORK=off go list -m -f '{{with .Replace}}{{.Version}}{{else}}{{.Version}}{{end}}' sigs.k8s.io/controller-tools)"
+  gen="$cache/controller-gen-$gen_version"
   if [ ! -x "$gen" ]; then
     say "building controller-gen $gen_version (Kargo's pinned tool)"
     (cd "$src" && GOWORK=off nice go build -o "$gen.tmp" sigs.k8s.io/controller-tools/cmd/controller-gen)
@@ -91,7 +95,7 @@ if [ ! -x "$controller" ]; then
   say "building the controller"
   KARGO_BINARY="$controller" scripts/kargo-controller.sh
 fi
-say "controller: $controller ($("$controller" version 2>/dev/null | head -n 1 || echo "version unknown"))"
+say "controller: $controller (Kargo $("$controller" version 2>/dev/null | sed -n 's/^ *"version": "\(.*\)",$/\1/p'))"
 
 logs="${KARGO_E2E_LOGS:-$root/bin/kargo-e2e-logs}"
 rm -rf "$logs" && mkdir -p "$logs"

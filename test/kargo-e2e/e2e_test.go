@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,9 +48,9 @@ type env struct {
 	freight          string
 
 	mu sync.Mutex
-	// onDispatch, when set, sees each dispatch ghes320 has acted on, before
-	// its answer leaves (the answer is held until it returns).
-	onDispatch func(ghsim.Exchange)
+	// onDispatch, when set, sees each dispatch a simulator has acted on,
+	// before its answer leaves (the answer is held until it returns).
+	onDispatch func(*ghsim.Server, ghsim.Exchange)
 }
 
 var e *env
@@ -110,36 +111,46 @@ func run(m *testing.M) (int, error) {
 // setUpGitHub starts the simulators. Every repository has the workflow
 // deploy.yml, whose run-name names the dispatch key (for correlationInput).
 func (e *env) setUpGitHub(dir string) error {
-	var err error
 	timing := ghsim.Options{RunDelay: time.Second, QueuedFor: 2 * time.Second, RunFor: 3 * time.Second}
-	if e.current, err = ghsim.New(timing); err != nil {
+	current, err := ghsim.New(e.observed(timing, &e.current))
+	if err != nil {
 		return err
 	}
-	slow := timing
-	slow.Answer = ghsim.AnswerGHES320
-	slow.Observe = func(x ghsim.Exchange) {
-		e.mu.Lock()
-		f := e.onDispatch
-		e.mu.Unlock()
-		if f != nil && x.Route == "dispatch" && x.Status == 204 {
-			f(x)
-		}
-	}
-	if e.ghes320, err = ghsim.New(slow); err != nil {
+	timing.Answer = ghsim.AnswerGHES320
+	ghes320, err := ghsim.New(e.observed(timing, &e.ghes320))
+	if err != nil {
+		current.Close()
 		return err
 	}
+	e.mu.Lock() // Observe reads them from the simulators' goroutines
+	e.current, e.ghes320 = current, ghes320
+	e.mu.Unlock()
 	wf := ghsim.Workflow{File: "deploy.yml", Inputs: []string{"environment", "promotion_id", "deploy_version", "dispatch_key"},
 		RunName: "Deploy ${{ inputs.environment }} ${{ inputs.dispatch_key }}"}
 	for _, r := range []struct {
 		sim  *ghsim.Server
 		name string
-	}{{e.current, "pat"}, {e.current, "app"}, {e.ghes320, "killed"}, {e.ghes320, "shared"}} {
+	}{{e.current, "pat"}, {e.current, "app"}, {e.current, "killed-nokey"}, {e.ghes320, "killed"}, {e.ghes320, "shared"}} {
 		r.sim.AddWorkflow(r.sim.AddRepo("example", r.name), wf)
 	}
 	e.current.AddToken(patToken, patLogin, false)
 	e.ghes320.AddToken(patToken, patLogin, false)
 	e.caBundle = filepath.Join(dir, "github-ca.pem")
 	return os.WriteFile(e.caBundle, append(append([]byte{}, e.current.CACertPEM...), e.ghes320.CACertPEM...), 0o644)
+}
+
+// observed adds to opts an Observe that hands accepted dispatches to
+// onDispatch, with the simulator *sim (set once New returns).
+func (e *env) observed(opts ghsim.Options, sim **ghsim.Server) ghsim.Options {
+	opts.Observe = func(x ghsim.Exchange) {
+		e.mu.Lock()
+		f, s := e.onDispatch, *sim
+		e.mu.Unlock()
+		if f != nil && x.Route == "dispatch" && (x.Status == 200 || x.Status == 204) {
+			f(s, x)
+		}
+	}
+	return opts
 }
 
 // setUpProject creates the project namespace with one Secret per
@@ -157,9 +168,10 @@ func (e *env) setUpProject(ctx context.Context) error {
 	}
 	pat := map[string]string{"username": patLogin, "password": patToken}
 	for name, url := range map[string]string{
-		"github-pat":  e.current.RepoURL("example", "pat"),
-		"ghes-killed": e.ghes320.RepoURL("example", "killed"),
-		"ghes-shared": e.ghes320.RepoURL("example", "shared"),
+		"github-pat":   e.current.RepoURL("example", "pat"),
+		"github-nokey": e.current.RepoURL("example", "killed-nokey"),
+		"ghes-killed":  e.ghes320.RepoURL("example", "killed"),
+		"ghes-shared":  e.ghes320.RepoURL("example", "shared"),
 	} {
 		if err := e.kube.gitSecret(ctx, project, name, url, pat); err != nil {
 			return err
@@ -244,42 +256,90 @@ func TestPromotionWithGitHubAppSecret(t *testing.T) {
 // result is never saved. A new controller finishes the promotion: one run,
 // found again through correlationInput and reported.
 func TestControllerKilledBetweenDispatchAndSave(t *testing.T) {
-	dead := e.startController(t, "before-kill", "")
+	promo, runID := e.killDuringDispatch(t, stageSpec{Namespace: project, Name: "uat-killed", RepoURL: e.ghes320.RepoURL("example", "killed"), Correlated: true})
+	st := e.kube.awaitPromotion(t, project, promo)
+	checkOneRun(t, st, promo, runs(e.ghes320, "killed"), patLogin)
+	if st.runID() != runID {
+		t.Fatalf("the restarted controller reported run %d; the dead one created %d", st.runID(), runID)
+	}
+}
+
+// (3b) The same without correlationInput, on a host that names the run in
+// its answer (the answer the dead controller never read): the restarted
+// controller cannot tell the run from another dispatcher's, so it neither
+// dispatches again nor guesses; the promotion fails naming the run.
+func TestControllerKilledBetweenDispatchAndSaveWithoutKey(t *testing.T) {
+	promo, runID := e.killDuringDispatch(t, stageSpec{Namespace: project, Name: "uat-killed-nokey", RepoURL: e.current.RepoURL("example", "killed-nokey")})
+	st := e.kube.awaitPromotion(t, project, promo)
+	if all := runs(e.current, "killed-nokey"); len(all) != 1 {
+		t.Fatalf("%d runs after the restart, want exactly 1: %+v", len(all), all)
+	}
+	msg := st.Message
+	for _, m := range st.Steps {
+		msg += fmt.Sprint(" ", m["message"])
+	}
+	if st.Phase != "Failed" || !strings.Contains(msg, fmt.Sprint(runID)) {
+		t.Fatalf("Promotion %s ended %s (%s); want Failed, naming run %d", promo, st.Phase, msg, runID)
+	}
+}
+
+// killDuringDispatch promotes s with a controller that is killed (SIGKILL)
+// while GitHub's answer to its dispatch is held, checks nothing of the
+// dispatch was saved, and starts another controller. It returns the
+// Promotion and the run the dispatch created.
+func (e *env) killDuringDispatch(t *testing.T, s stageSpec) (string, int64) {
+	t.Helper()
+	dead := e.startController(t, s.Name+"-before-kill", "")
 	killed := make(chan int64, 1)
+	var fired atomic.Bool
+	repoPath := strings.TrimPrefix(s.RepoURL, "https://")
+	_, repoPath, _ = strings.Cut(repoPath, "/")
 	e.mu.Lock()
-	e.onDispatch = func(x ghsim.Exchange) {
-		if !strings.Contains(x.Path, "/repos/example/killed/") {
+	e.onDispatch = func(sim *ghsim.Server, x ghsim.Exchange) {
+		if !strings.HasPrefix(x.Path, "/repos/"+repoPath+"/") {
 			return
 		}
+		if !fired.CompareAndSwap(false, true) {
+			return // only the first dispatch: a second is the bug the test looks for
+		}
 		dead.kill() // the answer is still held: the controller never reads it
-		all := runs(e.ghes320, "killed")
+		all := sim.Runs(sim.Repo("example", strings.TrimPrefix(repoPath, "example/")))
 		killed <- all[len(all)-1].ID
 	}
 	e.mu.Unlock()
 	defer func() { e.mu.Lock(); e.onDispatch = nil; e.mu.Unlock() }()
-	s := stageSpec{Namespace: project, Name: "uat-killed", RepoURL: e.ghes320.RepoURL("example", "killed"), Correlated: true}
 	promo, err := e.kube.promote(context.Background(), s, e.freight)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var runID int64
-	select {
-	case runID = <-killed:
-	case <-time.After(promotionWithin):
-		t.Fatalf("the controller never dispatched; its log ends:\n%s", tail(dead.log, 40))
+	var st promotionStatus
+	err = poll(promotionWithin, func() error {
+		select {
+		case runID = <-killed:
+			return nil
+		default:
+		}
+		if st, err = e.kube.status(context.Background(), project, promo); err == nil && st.terminal() {
+			return nil
+		}
+		return fmt.Errorf("no dispatch yet (phase %q: %s)", st.Phase, st.Message)
+	})
+	if err != nil || runID == 0 {
+		report(t, promo, st)
+		t.Logf("Git credentials Secrets in %s: %s", project, e.kube.gitSecrets(context.Background(), project))
+		t.Fatalf("the controller never dispatched (%v); its log ends:\n%s", err, tail(dead.log, 20))
 	}
-	st, err := e.kube.status(context.Background(), project, promo)
-	if err != nil {
+	if st, err = e.kube.status(context.Background(), project, promo); err != nil {
 		t.Fatal(err)
 	}
 	report(t, promo+" (when the controller was killed)", st)
 	if got := st.output("dispatch-deployment", "runID"); got != nil {
 		t.Fatalf("the state saved before the kill already holds runID %v: the kill came too late to test anything", got)
 	}
-	t.Logf("controller killed with SIGKILL after GitHub created run %d, before the answer arrived; starting another", runID)
-	e.startController(t, "after-kill", "")
-	st = e.kube.awaitPromotion(t, project, promo)
-	checkOneRun(t, st, promo, runs(e.ghes320, "killed"), patLogin)
+	t.Logf("controller killed with SIGKILL after GitHub created run %d, before its answer arrived; starting another", runID)
+	e.startController(t, s.Name+"-after-kill", "")
+	return promo, runID
 }
 
 // (4) Two controller shards, each promoting its own Stage, dispatch the

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/sha1"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -161,6 +162,22 @@ func (k *kube) gitSecret(ctx context.Context, ns, name, repoURL string, data map
 	}}
 	_, err := k.dyn.Resource(secretGVR).Namespace(ns).Create(ctx, obj, metav1.CreateOptions{})
 	return err
+}
+
+// gitSecrets names the project's Git credentials Secrets and the URL each
+// is for, for failure messages.
+func (k *kube) gitSecrets(ctx context.Context, ns string) string {
+	list, err := k.dyn.Resource(secretGVR).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: "kargo.akuity.io/cred-type=git"})
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, s := range list.Items {
+		url, _, _ := unstructured.NestedString(s.Object, "data", "repoURL")
+		raw, _ := base64.StdEncoding.DecodeString(url)
+		out = append(out, s.GetName()+" for "+string(raw))
+	}
+	return strings.Join(out, ", ")
 }
 
 func toAny(m map[string]string) map[string]any {
@@ -347,10 +364,10 @@ func report(t *testing.T, name string, st promotionStatus) {
 	t.Helper()
 	state, _ := json.Marshal(st.State)
 	t.Logf("Promotion %s: phase=%s currentStep=%d message=%q", name, st.Phase, st.CurrentStep, st.Message)
-	t.Logf("  runID=%v conclusion=%v htmlURL=%v", st.output("dispatch-deployment", "runID"), st.output("wait-deployment", "conclusion"), st.output("wait-deployment", "htmlURL"))
+	t.Logf("  runID=%d conclusion=%v htmlURL=%v", st.runID(), st.output("wait-deployment", "conclusion"), st.output("wait-deployment", "htmlURL"))
 	t.Logf("  state=%s", state)
 	for i, m := range st.Steps {
-		t.Logf("  step %d: status=%v errorCount=%v message=%q", i, m["status"], m["errorCount"], m["message"])
+		t.Logf("  step %d: status=%v errorCount=%v message=%v", i, m["status"], m["errorCount"], m["message"])
 	}
 }
 
@@ -377,7 +394,7 @@ func (e *env) startController(t *testing.T, name, shard string) *controller {
 		"KARGO_NAMESPACE=kargo",
 		"SHARED_RESOURCES_NAMESPACE=kargo-shared-resources",
 		"SSL_CERT_FILE=" + e.caBundle,
-		"LOG_LEVEL=DEBUG",
+		"LOG_LEVEL=debug",
 		"METRICS_BIND_ADDRESS=0",
 	}
 	p, err := startProcess(c.log, env, e.controllerBin, "controller")
