@@ -82,6 +82,9 @@ func startCluster(etcdBin, apiServerBin, dir, logs string) (*cluster, func(), er
 		"--service-account-key-file="+pki.saKey, "--service-account-signing-key-file="+pki.saKey,
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--authorization-mode=RBAC",
+		// No Endpoints for the kubernetes Service: Kubernetes refuses a
+		// loopback address there, and nothing here runs in a pod.
+		"--endpoint-reconciler-type=none",
 		"--profiling=false")
 	if err != nil {
 		stop()
