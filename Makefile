@@ -2,7 +2,7 @@
 # simulator; `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test openapi build demo image kargo-test kargo-controller kargo-controller-test kargo-image kargo-image-args fuzz bench bench-short
+.PHONY: test openapi build demo image kargo-test kargo-controller kargo-controller-test kargo-e2e kargo-image kargo-image-args fuzz bench bench-short
 
 build:
 	$(GO) build -ldflags "-X main.commit=$$(git rev-parse HEAD 2>/dev/null) -X main.date=$$(git log -1 --format=%cI 2>/dev/null)" -o bin/kargo-gha ./cmd/kargo-gha
@@ -53,6 +53,12 @@ kargo-controller:
 # linked in). Minutes of CPU the first time, so not part of make test.
 kargo-controller-test: kargo-controller
 	cd hack/kargo-image && KARGO_BINARY="$(abspath $(KARGO_BINARY))" $(GO) test -count=1 -run '^TestKargoController$$' -v .
+
+# Kargo's real controller (bin/kargo, rebuilt first) promoting Stages with
+# the gha-* steps against etcd, kube-apiserver and the GitHub simulator
+# (see scripts/kargo-e2e.sh; installs etcd-server with apt-get when missing).
+kargo-e2e: kargo-controller
+	KARGO_BINARY="$(KARGO_BINARY)" scripts/kargo-e2e.sh
 
 # Kargo's image with bin/kargo (KARGO_BINARY) as /usr/local/bin/kargo, in
 # one new layer over BASE (a reference to pull, or a docker save or OCI
