@@ -87,7 +87,7 @@ func TestSearchAndWaitsOnOneWorkflowShareOneListing(t *testing.T) {
 	for range 3 {
 		waits = append(waits, m.sim.CreateRun(m.repo, "deploy.yml", "main", "octocat", nil, 0))
 	}
-	m.checkAll(t, waits) // first reads: one per run, naming the workflow
+	m.checkAll(t, waits)             // first reads: one per run, naming the workflow
 	m.clock.Advance(2 * time.Minute) // runs created with the dispatch would be refused, not guessed
 	req, s := m.sent(t)
 	m.sim.ResetStats()
