@@ -18,7 +18,10 @@ import (
 // them all from one conditional listing of the workflow's most recent runs
 // (status, conclusion and attempt of up to 100 in one answer, a 304 while
 // none changed) instead of one request per run, so that what waiting costs
-// grows with the workflows, not the runs.
+// grows with the workflows, not the runs. The listing is
+// internal/runlist's, one per client (API host, identity, repository) and
+// workflow: searches for the run a dispatch created read the same one
+// (pkg/dispatch/shared.go), each with its own freshness.
 //
 // A run is read on its own (GET /actions/runs/{id}) when:
 //   - it has not been read yet: that first read names its workflow;

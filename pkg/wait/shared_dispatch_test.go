@@ -2,6 +2,7 @@ package wait
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,5 +147,48 @@ func TestSearchBeyondTheSharedPageFallsBackToItsOwnListing(t *testing.T) {
 	lists, sharedLists := m.sim.Stats().ByRoute["list-runs"], shared.Requests()-sharedBefore
 	if own := lists - sharedLists; own == 0 || sharedLists == 0 {
 		t.Errorf("%d listings: %d shared, %d the search's own; want both", lists, sharedLists, own)
+	}
+}
+
+// Waits and a search on one workflow called at once (reconcile workers)
+// still send one listing per interval between them, and the search takes
+// its own run (run with -race).
+func TestConcurrentSearchAndWaitsShareOneListing(t *testing.T) {
+	m := newMixed(t)
+	var waits []int64
+	for range 8 {
+		waits = append(waits, m.sim.CreateRun(m.repo, "deploy.yml", "main", "octocat", nil, 0))
+	}
+	m.checkAll(t, waits)
+	m.clock.Advance(2 * time.Minute)
+	req, s := m.sent(t)
+	for i := 0; !s.Done() && i < 10; i++ {
+		m.clock.Advance(5 * time.Second)
+		before := m.sim.Stats().ByRoute["list-runs"]
+		errs := make(chan error, len(waits)+1)
+		var wg sync.WaitGroup
+		for _, id := range waits {
+			wg.Go(func() {
+				_, err := m.checker.Check(context.Background(), m.client, id, "")
+				errs <- err
+			})
+		}
+		wg.Go(func() {
+			_, err := m.d.Advance(context.Background(), m.client, req, s)
+			errs <- err
+		})
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := m.sim.Stats().ByRoute["list-runs"] - before; got != 1 {
+			t.Fatalf("interval %d: %d listings, want 1", i+1, got)
+		}
+	}
+	if s.Run == nil || s.Run.ID != m.ours(t) {
+		t.Fatalf("run %+v, want %d (%s)", s.Run, m.ours(t), s.Failure)
 	}
 }
