@@ -135,7 +135,10 @@ func (l *Listing) Last() (Snapshot, bool) {
 // Get returns the listing, asking again (conditionally) when the last
 // answer is older than maxAge on now's clock. Readers wait for one
 // another, so that one answer serves all of them; an error is shared like
-// an answer, except the reader's own cancellation.
+// an answer, except the reader's own cancellation. The readers of one
+// client must share one clock (a Runner gives its Dispatcher and Checker
+// the same): ages and ReceivedAt are read on it; an answer stamped later
+// than now is asked again.
 func (l *Listing) Get(ctx context.Context, c *ghclient.Client, now time.Time, maxAge time.Duration) (Snapshot, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
