@@ -45,8 +45,8 @@ const (
 // and must not be changed.
 type Snapshot struct {
 	// Runs are the page's runs that belong to the repository, newest first,
-	// with only the fields readers use (see slim).
-	Runs []*github.WorkflowRun
+	// with only the fields readers use.
+	Runs []Run
 	// Whole: the page held every run of the workflow (fewer than PerPage,
 	// no next page).
 	Whole bool
@@ -73,17 +73,48 @@ func (s Snapshot) Reaches(floor time.Time) bool {
 	if !s.Ordered || len(s.Runs) == 0 {
 		return false
 	}
-	return s.Runs[len(s.Runs)-1].GetCreatedAt().Time.Before(floor)
+	return s.Runs[len(s.Runs)-1].Created.Before(floor)
 }
 
-// Run is the listed run id, if the page shows it.
+// Run is the listed run id, if the page shows it, made afresh for the
+// reader.
 func (s Snapshot) Run(id int64) (*github.WorkflowRun, bool) {
 	for _, r := range s.Runs {
-		if r.GetID() == id {
-			return r, true
+		if r.ID == id {
+			return r.WorkflowRun(), true
 		}
 	}
 	return nil, false
+}
+
+// Run is a listed run as its readers use it (a wait: status, conclusion,
+// attempt, URL, workflow; a search: created_at, event, branch, commit,
+// title, actors, path): a few hundred bytes kept of each, whatever the
+// server sent.
+type Run struct {
+	ID, WorkflowID                                                                               int64
+	Attempt                                                                                      int
+	Created                                                                                      time.Time
+	Status, Conclusion, HTMLURL, Path, Event, HeadBranch, HeadSHA, Title, Actor, TriggeringActor string
+	// Concluded: the conclusion was not null; Triggered: a triggering
+	// actor was named.
+	Concluded, Triggered bool
+}
+
+// WorkflowRun is r as go-github's type.
+func (r Run) WorkflowRun() *github.WorkflowRun {
+	w := &github.WorkflowRun{ID: &r.ID, WorkflowID: &r.WorkflowID, RunAttempt: &r.Attempt, Status: &r.Status, HTMLURL: &r.HTMLURL,
+		Path: &r.Path, Event: &r.Event, HeadBranch: &r.HeadBranch, HeadSHA: &r.HeadSHA, DisplayTitle: &r.Title, Actor: &github.User{Login: &r.Actor}}
+	if !r.Created.IsZero() {
+		w.CreatedAt = &github.Timestamp{Time: r.Created}
+	}
+	if r.Concluded {
+		w.Conclusion = &r.Conclusion
+	}
+	if r.Triggered {
+		w.TriggeringActor = &github.User{Login: &r.TriggeringActor}
+	}
+	return w
 }
 
 // Listing is the shared listing of one workflow's recent runs.
@@ -221,30 +252,26 @@ func ours(c *ghclient.Client, r *github.WorkflowRun) bool {
 	return repo == nil || strings.EqualFold(repo.GetFullName(), c.Repo.FullName())
 }
 
-// slim keeps what the readers use of a listed run (a wait: status,
-// conclusion, attempt, URL, workflow; a search: created_at, event, branch,
-// commit, title, actors, path), so that 100 runs kept per workflow stay
-// small whatever the server sent. A web URL outside the repository's is
-// replaced by the run's own.
-func slim(c *ghclient.Client, r *github.WorkflowRun) *github.WorkflowRun {
-	s := &github.WorkflowRun{ID: r.ID, Status: cut(r.Status, maxText), Conclusion: cut(r.Conclusion, maxText), HTMLURL: cut(r.HTMLURL, maxText),
-		RunAttempt: r.RunAttempt, WorkflowID: r.WorkflowID, Path: cut(r.Path, maxText), CreatedAt: r.CreatedAt,
-		Event: cut(r.Event, maxText), HeadBranch: cut(r.HeadBranch, maxText), HeadSHA: cut(r.HeadSHA, maxText), DisplayTitle: cut(r.DisplayTitle, maxTitle)}
-	if u := s.GetHTMLURL(); u != "" && !ghclient.UnderBase(u, c.Repo.WebURL()) {
-		s.HTMLURL = github.Ptr(fmt.Sprintf("%s/actions/runs/%d", c.Repo.WebURL(), r.GetID()))
+// slim keeps what the readers use of a listed run. A web URL outside the
+// repository's is replaced by the run's own.
+func slim(c *ghclient.Client, r *github.WorkflowRun) Run {
+	s := Run{ID: r.GetID(), WorkflowID: r.GetWorkflowID(), Attempt: r.GetRunAttempt(), Created: r.GetCreatedAt().Time,
+		Status: cut(r.GetStatus(), maxText), Conclusion: cut(r.GetConclusion(), maxText), HTMLURL: cut(r.GetHTMLURL(), maxText),
+		Path: cut(r.GetPath(), maxText), Event: cut(r.GetEvent(), maxText), HeadBranch: cut(r.GetHeadBranch(), maxText), HeadSHA: cut(r.GetHeadSHA(), maxText),
+		Title: cut(r.GetDisplayTitle(), maxTitle), Actor: cut(r.GetActor().GetLogin(), maxText),
+		Concluded: r.Conclusion != nil, Triggered: r.TriggeringActor != nil}
+	if s.Triggered {
+		s.TriggeringActor = cut(r.GetTriggeringActor().GetLogin(), maxText)
 	}
-	if a := r.GetActor(); a != nil {
-		s.Actor = &github.User{Login: cut(a.Login, maxText)}
-	}
-	if a := r.GetTriggeringActor(); a != nil {
-		s.TriggeringActor = &github.User{Login: cut(a.Login, maxText)}
+	if s.HTMLURL != "" && !ghclient.UnderBase(s.HTMLURL, c.Repo.WebURL()) {
+		s.HTMLURL = fmt.Sprintf("%s/actions/runs/%d", c.Repo.WebURL(), s.ID)
 	}
 	return s
 }
 
-func cut(s *string, n int) *string {
-	if s == nil || len(*s) <= n {
+func cut(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	return github.Ptr((*s)[:n])
+	return s[:n]
 }

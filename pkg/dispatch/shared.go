@@ -47,8 +47,8 @@ func (w *workflowRuns) fromShared(ctx context.Context, c *ghclient.Client, host 
 	}
 	l.ServerNow = snap.ServerNow
 	for _, r := range snap.Runs {
-		if w.valid(c, r) && !r.GetCreatedAt().Time.Before(floor) {
-			l.Runs = append(l.Runs, listed(r))
+		if run := r.WorkflowRun(); !r.Created.Before(floor) && w.valid(c, run) {
+			l.Runs = append(l.Runs, listed(run))
 		}
 	}
 	w.mu.Lock()
