@@ -3,7 +3,6 @@ package dispatch
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/kargo-gha/kargo-gha/internal/ghclient"
@@ -17,9 +16,11 @@ import (
 // the search sees what its own listing, filtered by event, branch and
 // created, would have shown (valid and the floor filter the page here).
 // Otherwise (more than a page of runs since the floor, a page out of
-// order, a refused listing) the search lists on its own, with its filters,
-// as before: a listing is complete for a search only if it reaches back
-// before its window, and the 100 most recent runs may not.
+// order) the search lists on its own, with its filters, as before: a
+// listing is complete for a search only if it reaches back before its
+// window, and the 100 most recent runs may not. A refused listing is the
+// search's error: its own listing, of the same endpoint with the same
+// credentials, would be refused too, at the cost of a second request.
 //
 // The shared listing answers a search only when it is at most minListGap
 // old, as the search's own would: searches want fresh answers soon after
@@ -27,8 +28,8 @@ import (
 
 // fromShared serves a search from the shared listing. ok is false when the
 // listing does not serve it (the search lists on its own); err is a
-// listing error the search's own listing would have had too (a rate limit,
-// an outage), which is not worth a second request now.
+// listing error the search's own listing would have had too (a refusal, a
+// rate limit, an outage), which is not worth a second request now.
 func (w *workflowRuns) fromShared(ctx context.Context, c *ghclient.Client, host *hostState, floor, now time.Time) (l Listing, ok bool, err error) {
 	sh := runlist.For(c, w.workflow)
 	if last, have := sh.Last(); have && !last.Reaches(floor) {
@@ -36,10 +37,10 @@ func (w *workflowRuns) fromShared(ctx context.Context, c *ghclient.Client, host 
 	}
 	snap, err := sh.Get(ctx, c, now, minListGap)
 	if err != nil {
-		if code := ghclient.StatusCode(err); code >= 400 && code < 500 && code != http.StatusTooManyRequests && !ghclient.RateLimited(err) {
-			return Listing{}, false, nil // refused: the own listing has its own errors and hints
-		}
-		return Listing{}, true, ghclient.Classify(err, fmt.Sprintf("listing runs of workflow %s in %s", w.workflow, c.Repo.FullName()), ghclient.Hints{})
+		return Listing{}, true, ghclient.Classify(err, fmt.Sprintf("listing runs of workflow %s in %s", w.workflow, c.Repo.FullName()), ghclient.Hints{
+			Forbidden: "the credentials need the actions:read permission",
+			NotFound:  notFoundHint(c, w.workflow),
+		})
 	}
 	host.observeDate(snap.ServerNow, snap.ReceivedAt)
 	if !snap.Reaches(floor) {

@@ -2,6 +2,8 @@ package wait
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,5 +192,26 @@ func TestConcurrentSearchAndWaitsShareOneListing(t *testing.T) {
 	}
 	if s.Run == nil || s.Run.ID != m.ours(t) {
 		t.Fatalf("run %+v, want %d (%s)", s.Run, m.ours(t), s.Failure)
+	}
+}
+
+// A search whose listing is refused (403: no actions:read) fails at once,
+// saying what the credentials need and what may exist, after one listing:
+// the search's own listing would be refused the same way.
+func TestRefusedSharedListingFailsTheSearchAfterOneRequest(t *testing.T) {
+	m := newMixed(t)
+	req, s := m.sent(t)
+	m.sim.InjectFault(&ghsim.Fault{Route: "list-runs", Status: http.StatusForbidden})
+	m.sim.ResetStats()
+	var err error
+	for i := 0; i < 3 && !s.Done(); i++ { // the first asks whose token this is
+		m.clock.Advance(time.Second)
+		_, err = m.d.Advance(context.Background(), m.client, req, s)
+	}
+	if err == nil || !s.Done() || !strings.Contains(err.Error(), "actions:read") || !strings.Contains(err.Error(), "a run may still start") {
+		t.Fatalf("search: %v (phase %s)", err, s.Phase)
+	}
+	if got := m.sim.Stats().ByRoute["list-runs"]; got != 1 {
+		t.Errorf("%d listings for a refused search, want 1", got)
 	}
 }
