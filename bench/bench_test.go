@@ -54,7 +54,7 @@ func TestShortRun(t *testing.T) {
 	// to list its jobs and one per failed job (here one) for its log's
 	// download URL (the log itself comes from the blob store, which is not
 	// the API and costs no rate limit).
-	checkScale(t, r.Scale)
+	checkScale(t, append(r.Scale, r.ScaleMixed...))
 	want := []float64{1, 1, 3}
 	for i, b := range r.Budgets {
 		if b.Errors > 0 || b.PerCall != want[i] {

@@ -124,6 +124,9 @@ func run(s settings, logf func(string, ...any)) (*results, error) {
 	if r.Scale, err = runScales(s.scale, logf); err != nil {
 		return nil, err
 	}
+	if r.ScaleMixed, err = runMixedScales(s.scale, logf); err != nil {
+		return nil, err
+	}
 	r.Duration = time.Since(r.Started)
 	return r, nil
 }

@@ -31,6 +31,8 @@ type results struct {
 	Wait        []waitResult
 	Budgets     []budgetResult
 	Scale       []scaleResult
+	// ScaleMixed is scenario 7's mixed case (runMixedScales).
+	ScaleMixed []scaleResult `json:",omitempty"`
 	// ScaleCommand, ScaleMachine and ScaleDate say where scenario 7 was
 	// measured when it was measured apart (go run . -scale).
 	ScaleCommand, ScaleMachine, ScaleDate string `json:",omitempty"`

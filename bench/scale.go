@@ -37,6 +37,20 @@ type scaleSettings struct {
 	// runs costs, without the first and last reads.
 	steadyFrom, steadyTo time.Duration
 	workers              int // concurrent engine calls, as reconcile workers
+	// dispatchSpread, when set, spreads the dispatches' starts over this
+	// long (the mixed case: searches for dispatched runs while the waits
+	// are steady), and every second dispatch goes without a key, so that
+	// its search lists for the whole settle. Zero: every promotion starts
+	// in the first minute, every dispatch with a key.
+	dispatchSpread time.Duration
+}
+
+// mixed is ss with dispatches arriving all through the steady window,
+// and long enough for the last one's run to end.
+func (ss scaleSettings) mixed() scaleSettings {
+	ss.dispatchSpread = ss.steadyTo + (ss.steadyTo-ss.steadyFrom)/2
+	ss.duration = ss.dispatchSpread + ss.queued + ss.running + time.Minute
+	return ss
 }
 
 var (
@@ -54,6 +68,7 @@ type scaleResult struct {
 	Mode, Polling                string
 	Waits, Dispatches, Workflows int
 	Minutes                      float64
+	DispatchSpread               time.Duration `json:",omitempty"` // the mixed case's
 	// Steady*: in the steady window, per minute.
 	SteadyRequestsPerMin, SteadyCountedPerMin, SteadyListingsPerMin, SteadyRunReadsPerMin float64
 	Queued, Running                                                                       time.Duration
@@ -122,17 +137,27 @@ func runScale(ss scaleSettings, answer ghsim.DispatchAnswer, perRun bool) (scale
 	}
 	for i := 0; i < ss.dispatches; i++ {
 		nonce := fmt.Sprint("d", i)
-		proms = append(proms, &promotion{name: nonce, kind: step.KindDispatch, nonce: nonce,
-			cfg: map[string]any{"repoURL": repoURL, "workflowFile": workflowName(i % ss.workflows), "ref": "main",
-				"inputs": map[string]any{"nonce": nonce}, "correlationInput": correlationInput, "timeout": 120}})
+		cfg := map[string]any{"repoURL": repoURL, "workflowFile": workflowName(i % ss.workflows), "ref": "main",
+			"inputs": map[string]any{"nonce": nonce}, "correlationInput": correlationInput, "timeout": 120}
+		if ss.dispatchSpread > 0 && i%2 == 1 {
+			delete(cfg, "correlationInput")
+		}
+		proms = append(proms, &promotion{name: nonce, kind: step.KindDispatch, nonce: nonce, cfg: cfg})
 	}
-	// Promotions start spread over the first minute, as Stages do.
+	// Promotions start spread over the first minute, as Stages do (in the
+	// mixed case, dispatches over dispatchSpread).
 	for i, p := range proms {
 		p.next = start.Add(time.Duration(i) * time.Minute / time.Duration(total))
+		if d := i - ss.waits; ss.dispatchSpread > 0 && d >= 0 {
+			p.next = start.Add(time.Duration(d) * ss.dispatchSpread / time.Duration(ss.dispatches))
+		}
 	}
 	res := scaleResult{Mode: scaleModeName(answer), Polling: "shared listing", Waits: ss.waits, Dispatches: ss.dispatches, Workflows: ss.workflows, Queued: ss.queued, Running: ss.running}
 	if perRun {
 		res.Polling = "per-run (before)"
+	}
+	if ss.dispatchSpread > 0 {
+		res.Polling += ", dispatches throughout"
 	}
 	var peak atomic.Uint64
 	stopHeap := sampleHeap(&peak)
@@ -191,7 +216,7 @@ func runScale(ss scaleSettings, answer ghsim.DispatchAnswer, perRun bool) (scale
 		}
 	}
 	st := sim.Stats()
-	res.Minutes = ss.duration.Minutes()
+	res.Minutes, res.DispatchSpread = ss.duration.Minutes(), ss.dispatchSpread
 	res.Calls = len(times)
 	res.RequestsPerMin = float64(st.Requests) / res.Minutes
 	res.CountedPerMin = float64(st.Counted) / res.Minutes
@@ -279,6 +304,23 @@ func runScales(ss scaleSettings, logf func(string, ...any)) ([]scaleResult, erro
 			}
 			out = append(out, r)
 		}
+	}
+	return out, nil
+}
+
+// runMixedScales is the mixed case of scenario 7 with a shared listing:
+// dispatch searches (half with a key, half without) on the same workflows
+// as the waits, all through the steady window, in the modes where a
+// search lists (run details: only the key's look-up before sending).
+func runMixedScales(ss scaleSettings, logf func(string, ...any)) ([]scaleResult, error) {
+	var out []scaleResult
+	for _, answer := range []ghsim.DispatchAnswer{ghsim.AnswerRunDetails, ghsim.AnswerNoContent} {
+		logf("scale, mixed: %d waits and %d dispatches over %s, %s", ss.waits, ss.dispatches, ss.mixed().dispatchSpread, scaleModeName(answer))
+		r, err := runScale(ss.mixed(), answer, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }

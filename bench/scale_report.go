@@ -33,7 +33,11 @@ func measureScaleInto(out, chart string, short bool) error {
 	if short {
 		ss, cmd = shortScale, cmd+" -short"
 	}
-	if r.Scale, err = runScales(ss, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }); err != nil {
+	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+	if r.Scale, err = runScales(ss, logf); err != nil {
+		return err
+	}
+	if r.ScaleMixed, err = runMixedScales(ss, logf); err != nil {
 		return err
 	}
 	r.ScaleCommand, r.ScaleMachine, r.ScaleDate = cmd, machine(), time.Now().UTC().Format("2006-01-02")
@@ -63,6 +67,7 @@ func (r *results) scaleMarkdown() string {
 			x.RequestsPerMin, x.CountedPerMin, x.NotModifiedPerMin, x.Calls,
 			ms(x.P50), ms(x.P99), x.Succeeded, x.Waits+x.Dispatches, x.Errors, x.Misattributed, x.HeapMiB, x.PeakHeapMiB)
 	}
+	b.WriteString(r.mixedMarkdown())
 	b.WriteString("\n" + r.scaleTargets() + "\n")
 	b.WriteString("\nRequests count every answer, 304s included: GitHub's secondary limits count them all; counted requests are those the primary limit counts. ")
 	b.WriteString("With a shared listing, a workflow with several runs followed costs at most 12 listings a minute (`wait.DefaultListingAge`, 5 s), however many runs; per-run polling costs one request per run every 10 s. ")
@@ -143,4 +148,21 @@ func (r *results) scaleChart(path string) error {
 	p.Add(plotter.NewGrid())
 	p.BackgroundColor = color.White
 	return p.Save(8*vg.Inch, 4.5*vg.Inch, path)
+}
+
+// mixedMarkdown is the mixed case's table: dispatch searches and waits on
+// the same workflows, one shared listing between them.
+func (r *results) mixedMarkdown() string {
+	if len(r.ScaleMixed) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	m := r.ScaleMixed[0]
+	fmt.Fprintf(&b, "\n**Mixed**: the same waits, and the %d dispatches spread over the first %s (half with `correlationInput`, half without, so searches list all through the steady window) on the same workflows, %.0f simulated minutes; waits and searches read one listing per workflow (`internal/runlist`), a search only when its 100 most recent runs reach back before the search's window, else it lists on its own with its filters.\n\n", m.Dispatches, m.DispatchSpread, m.Minutes)
+	b.WriteString("| answer mode | polling | steady requests/min | steady counted/min | steady listings/min | steady run reads/min | whole requests/min | whole counted/min | engine calls | succeeded | errors | misattributed |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, x := range r.ScaleMixed {
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %d of %d | %d | %d |\n", x.Mode, x.Polling, x.SteadyRequestsPerMin, x.SteadyCountedPerMin,
+			x.SteadyListingsPerMin, x.SteadyRunReadsPerMin, x.RequestsPerMin, x.CountedPerMin, x.Calls, x.Succeeded, x.Waits+x.Dispatches, x.Errors, x.Misattributed)
+	}
+	return b.String()
 }

@@ -124,6 +124,8 @@ type Client struct {
 
 	// download fetches blobs GitHub redirects to (download.go).
 	download *http.Client
+
+	shared sharedValues // shared.go
 }
 
 // Client returns the shared client for repo with creds.

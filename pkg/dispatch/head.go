@@ -54,9 +54,10 @@ func withHead(s *State, runs []ListedRun) {
 	}
 }
 
-// listedRuns is the last listing's runs.
+// listedRuns is the last listings' runs: the shared one's and this
+// workflow and ref's own.
 func (w *workflowRuns) listedRuns() []ListedRun {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.runs
+	return append(append([]ListedRun(nil), w.sharedRuns...), w.runs...)
 }

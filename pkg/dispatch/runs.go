@@ -58,6 +58,7 @@ type workflowRuns struct {
 	// The last listing: its runs, its Date, the floor it was asked from,
 	// whether it was cut short, and its ETag for the next conditional ask.
 	runs       []ListedRun
+	sharedRuns []ListedRun // the last runs the shared listing gave (shared.go)
 	serverNow  time.Time
 	floor      time.Time
 	incomplete bool
@@ -174,13 +175,18 @@ func (w *workflowRuns) claimedByOthers(attempt string) func(int64) bool {
 }
 
 // refresh returns the workflow's runs created from floor on (server clock),
-// and whether that listing is complete for floor: a listing shared with
-// others when it is fresh enough and covers floor, else a new one, which
+// and whether that listing is complete for floor: the workflow's shared
+// listing when it reaches back before floor (shared.go), else this
+// search's own, filtered: one shared with other searches when it is fresh
+// enough and covers floor, else a new one, which
 // replaces the last (what is kept is one listing's runs: at most
 // maxListPages pages). Listing and answer are read under one lock, so no
 // other caller's listing can come between them.
 func (w *workflowRuns) refresh(ctx context.Context, c *ghclient.Client, host *hostState, floor, now time.Time) (Listing, bool, error) {
 	floor = floor.Truncate(time.Second)
+	if l, ok, err := w.fromShared(ctx, c, host, floor, now); ok {
+		return l, err == nil, err // shared.go
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	covers := !w.listedAt.IsZero() && !floor.Before(w.floor) && (!w.incomplete || floor.Equal(w.floor))

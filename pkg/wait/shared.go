@@ -3,8 +3,6 @@ package wait
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 	"path"
 	"strings"
 	"sync"
@@ -13,13 +11,17 @@ import (
 	"github.com/google/go-github/v90/github"
 
 	"github.com/kargo-gha/kargo-gha/internal/ghclient"
+	"github.com/kargo-gha/kargo-gha/internal/runlist"
 )
 
 // Shared listings: a process waiting on many runs of one workflow reads
 // them all from one conditional listing of the workflow's most recent runs
 // (status, conclusion and attempt of up to 100 in one answer, a 304 while
 // none changed) instead of one request per run, so that what waiting costs
-// grows with the workflows, not the runs.
+// grows with the workflows, not the runs. The listing is
+// internal/runlist's, one per client (API host, identity, repository) and
+// workflow: searches for the run a dispatch created read the same one
+// (pkg/dispatch/shared.go), each with its own freshness.
 //
 // A run is read on its own (GET /actions/runs/{id}) when:
 //   - it has not been read yet: that first read names its workflow;
@@ -57,19 +59,14 @@ type listings struct {
 	m  map[string]*workflowListing
 }
 
-// workflowListing is the last listing of one workflow's recent runs and the
-// runs this process follows through it.
+// workflowListing is the runs this process follows through one workflow's
+// shared listing (internal/runlist: dispatch searches read it too).
 type workflowListing struct {
 	workflow string // file name, or ID when the run named no path
+	shared   *runlist.Listing
 
-	mu   sync.Mutex
-	runs map[int64]*github.WorkflowRun
-	etag string
-	// noETag: the last listing came without an ETag.
-	noETag   bool
-	listedAt time.Time
-	err      error
-	follows  map[int64]time.Time
+	mu      sync.Mutex
+	follows map[int64]time.Time
 }
 
 // read is the run's current state: from the shared listing of its
@@ -93,7 +90,7 @@ func (c *Checker) read(ctx context.Context, client *ghclient.Client, runID int64
 	if wl == nil || wl.follow(runID, now) < 2 || conditional && wl.unconditional() {
 		return c.get(ctx, client, runID)
 	}
-	runs, err := wl.refresh(ctx, client, now, c.listingAge())
+	snap, err := wl.shared.Get(ctx, client, now, c.listingAge())
 	if err != nil {
 		if code := ghclient.StatusCode(err); code < 400 || code >= 500 || ghclient.RateLimited(err) {
 			return nil, ghclient.Classify(err, fmt.Sprintf("listing the runs of workflow %s in %s (to read run %d)", wl.workflow, client.Repo.FullName(), runID), ghclient.Hints{
@@ -102,7 +99,7 @@ func (c *Checker) read(ctx context.Context, client *ghclient.Client, runID int64
 		}
 		return c.get(ctx, client, runID)
 	}
-	listed, ok := runs[runID]
+	listed, ok := snap.Run(runID)
 	if !ok || listed.GetStatus() == "completed" {
 		return c.get(ctx, client, runID)
 	}
@@ -133,7 +130,9 @@ func (c *Checker) listing(client *ghclient.Client, run *github.WorkflowRun) *wor
 		}
 		wf = fmt.Sprint(run.GetWorkflowID())
 	}
-	key := client.Repo.APIBaseURL + "|" + strings.ToLower(client.Repo.FullName()) + "|" + wf
+	// One client is one API host, identity and repository: a listing one
+	// token read is never another's answer.
+	key := fmt.Sprintf("%p|%s", client, wf)
 	c.shared.mu.Lock()
 	defer c.shared.mu.Unlock()
 	if c.shared.m == nil || len(c.shared.m) >= maxListings {
@@ -141,7 +140,7 @@ func (c *Checker) listing(client *ghclient.Client, run *github.WorkflowRun) *wor
 	}
 	wl, ok := c.shared.m[key]
 	if !ok {
-		wl = &workflowListing{workflow: wf, follows: map[int64]time.Time{}}
+		wl = &workflowListing{workflow: wf, shared: runlist.For(client, wf), follows: map[int64]time.Time{}}
 		c.shared.m[key] = wl
 	}
 	return wl
@@ -173,72 +172,10 @@ func (wl *workflowListing) follow(runID int64, now time.Time) int {
 	return len(wl.follows)
 }
 
-// refresh returns the listing's runs, listing again (conditionally) when the
-// last listing is older than age. Callers wait for one another, so that one
-// listing answers all of them.
-func (wl *workflowListing) refresh(ctx context.Context, client *ghclient.Client, now time.Time, age time.Duration) (map[int64]*github.WorkflowRun, error) {
-	wl.mu.Lock()
-	defer wl.mu.Unlock()
-	if !wl.listedAt.IsZero() && now.Sub(wl.listedAt) < age {
-		return wl.runs, wl.err
-	}
-	runs, etag, err := wl.list(ctx, client)
-	switch {
-	case ghclient.StatusCode(err) == http.StatusNotModified && wl.runs != nil:
-		wl.listedAt, wl.err = now, nil
-	case err != nil:
-		wl.runs, wl.etag = nil, ""
-		if ctx.Err() == nil {
-			wl.listedAt, wl.err = now, err // a caller's own cancellation is not shared
-		}
-		return nil, err
-	default:
-		wl.runs, wl.etag, wl.noETag, wl.listedAt, wl.err = runs, etag, etag == "", now, nil
-	}
-	return wl.runs, nil
-}
-
 // unconditional reports a listing whose host sent no ETag with it.
 func (wl *workflowListing) unconditional() bool {
-	wl.mu.Lock()
-	defer wl.mu.Unlock()
-	return wl.noETag
-}
-
-// list reads the first page of the workflow's runs, conditionally.
-//
-// GitHub API docs: https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-workflow
-func (wl *workflowListing) list(ctx context.Context, client *ghclient.Client) (map[int64]*github.WorkflowRun, string, error) {
-	u := fmt.Sprintf("repos/%s/%s/actions/workflows/%s/runs?per_page=100&exclude_pull_requests=true",
-		url.PathEscape(client.Repo.Owner), url.PathEscape(client.Repo.Name), url.PathEscape(wl.workflow))
-	req, err := client.NewRequest(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	if wl.etag != "" && wl.runs != nil {
-		req.Header.Set("If-None-Match", wl.etag)
-	}
-	var body github.WorkflowRuns
-	resp, err := client.Do(req, &body)
-	if err != nil {
-		return nil, "", err
-	}
-	runs := make(map[int64]*github.WorkflowRun, len(body.WorkflowRuns))
-	for _, r := range body.WorkflowRuns {
-		// A server that ignores the path must not hand over another
-		// repository's run: only runs that check out are kept.
-		if r.GetID() > 0 && checkRun(client, r, r.GetID()) == nil {
-			runs[r.GetID()] = slim(r)
-		}
-	}
-	return runs, resp.Header.Get("ETag"), nil
-}
-
-// slim keeps what a check reads of a listed run, so that a listing of 100
-// runs kept per workflow stays small.
-func slim(r *github.WorkflowRun) *github.WorkflowRun {
-	return &github.WorkflowRun{ID: r.ID, Status: r.Status, Conclusion: r.Conclusion, HTMLURL: r.HTMLURL,
-		RunAttempt: r.RunAttempt, WorkflowID: r.WorkflowID, Path: r.Path}
+	last, ok := wl.shared.Last()
+	return ok && last.NoETag
 }
 
 func runKey(client *ghclient.Client, runID int64) string {
