@@ -1,0 +1,26 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/kargo-gha/kargo-gha/internal/failure"
+)
+
+// waitOnlyFlags are the dispatch flags that only the wait after the
+// dispatch (--wait) reads.
+var waitOnlyFlags = []string{"expected-conclusion", "poll-interval", "wait-timeout", "outputs-artifact"}
+
+// refuseWaitFlagsWithoutWait refuses, before any request, a wait flag given
+// without --wait. Ignored, it would dispatch anyway and leave the user
+// without what the flag promised (the outputs, the conclusion checked).
+func (o *DispatchOptions) refuseWaitFlagsWithoutWait() error {
+	if o.AndWait || o.given == nil {
+		return nil
+	}
+	for _, name := range waitOnlyFlags {
+		if o.given(name) {
+			return failure.Final(fmt.Errorf("--%s is a setting of the wait after the dispatch: add --wait (or run kargo-gha wait on the printed runID); nothing was dispatched", name))
+		}
+	}
+	return nil
+}
