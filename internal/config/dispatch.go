@@ -123,6 +123,9 @@ func (c *DispatchConfig) convert(ps *problems) *Dispatch {
 	}
 	if _, clash := d.Inputs[c.CorrelationInput]; clash && c.CorrelationInput != "" {
 		ps.add("inputs."+c.CorrelationInput, "is set by correlationInput, which puts the correlation key there; remove it from inputs")
+	} else if c.CorrelationInput != "" && len(c.Inputs) == MaxInputs {
+		// The key travels as one more input: GitHub would refuse the 26th with 422.
+		ps.add("inputs", "has %d entries and correlationInput adds one; GitHub accepts at most %d", len(c.Inputs), MaxInputs)
 	}
 	return d
 }
