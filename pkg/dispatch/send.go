@@ -37,6 +37,7 @@ func (d *Dispatcher) checkKey(ctx context.Context, c *ghclient.Client, req Reque
 	case v.Run > 0:
 		w.take(v.Run, s.Attempt, v.Method, now)
 		d.found(c, s, v.Run, v.Method)
+		withHead(s, l.Runs) // the listing that found it carries its commit
 		return Step{}, nil
 	case !complete:
 		return d.fail(s, fmt.Errorf("cannot check that no run already carries key %s: the runs of %s on %s in the last %s are more than one listing holds; nothing was dispatched: check %s",
