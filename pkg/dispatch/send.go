@@ -268,6 +268,8 @@ func refusesRunDetails(err error) bool {
 func unprocessableHint(err error, req Request) string {
 	msg := ghclient.ErrorMessage(err)
 	switch {
+	case strings.Contains(msg, "only define up to"): // GHES 3.20 and older take 10 inputs
+		return "this server takes fewer inputs than sent (a correlationInput is one more); send fewer"
 	case strings.Contains(msg, "workflow_dispatch"):
 		return fmt.Sprintf("the workflow file at ref %q has no 'on: workflow_dispatch' trigger; check the ref, or add the trigger on that branch", req.Ref)
 	case strings.Contains(msg, "Unexpected inputs") && req.CorrelationInput != "":
