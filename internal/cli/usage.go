@@ -29,6 +29,11 @@ func (e *usageError) Unwrap() error { return e.err }
 // suggestion for a mistyped flag and a pointer to the help.
 func asUsage(cmd *cobra.Command, err error) error {
 	msg := oneLine(err.Error())
+	// cobra's "unknown command ... \n\nDid you mean this?\n\tcheck" told as
+	// a mistyped flag is.
+	if head, suggestions, ok := strings.Cut(msg, " Did you mean this? "); ok {
+		msg = fmt.Sprintf("%s (did you mean %s?)", head, strings.Join(strings.Fields(suggestions), " or "))
+	}
 	if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
 		if s := config.Suggest(name, flagNames(cmd.Flags())); s != "" {
 			msg += fmt.Sprintf(" (did you mean --%s?)", s)
