@@ -220,8 +220,11 @@ func (v durationValue) Set(s string) error {
 		return nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
+	switch {
+	case err != nil:
 		return fmt.Errorf("%q is neither a number of seconds (120) nor a duration (2m, 90s)", s)
+	case d <= 0: // "0s" and "-1m" are durations: say what is wrong with them
+		return fmt.Errorf("%q must be a positive number of seconds or a duration such as 2m", s)
 	}
 	*v.d = d
 	return nil
