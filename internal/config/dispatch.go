@@ -27,6 +27,8 @@ var dispatchHints = fieldHints{
 	"inputs":               "workflow_dispatch inputs are strings, numbers or booleans",
 	"correlationInput":     "the name of a workflow_dispatch input declared by the workflow, such as dispatch_key",
 	"expectedHeadSHA":      "a full commit ID, 40 or 64 hex digits, such as ${{ commitFrom(vars.gitRepo).ID }}",
+	// The schema's pattern is a regular expression: say what it means.
+	"expectedHeadSHA#pattern": "is not a full commit ID (40 or 64 hex digits), such as ${{ commitFrom(vars.gitRepo).ID }}",
 }
 
 // DispatchConfig is the gha-dispatch-workflow config block as written,
