@@ -28,7 +28,8 @@ var dispatchHints = fieldHints{
 	"correlationInput":     "the name of a workflow_dispatch input declared by the workflow, such as dispatch_key",
 	"expectedHeadSHA":      "a full commit ID, 40 or 64 hex digits, such as ${{ commitFrom(vars.gitRepo).ID }}",
 	// The schema's pattern is a regular expression: say what it means.
-	"expectedHeadSHA#pattern": "is not a full commit ID (40 or 64 hex digits), such as ${{ commitFrom(vars.gitRepo).ID }}",
+	"correlationInput#pattern": "is not a workflow input name (a letter or _, then letters, digits, _ or -)",
+	"expectedHeadSHA#pattern":  "is not a full commit ID (40 or 64 hex digits), such as ${{ commitFrom(vars.gitRepo).ID }}",
 }
 
 // DispatchConfig is the gha-dispatch-workflow config block as written,

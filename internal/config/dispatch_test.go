@@ -61,6 +61,8 @@ func TestParseDispatch(t *testing.T) {
 		{name: "nested input", cfg: with("inputs", map[string]any{"cfg": map[string]any{"a": 1}}), problems: []string{"inputs.cfg: is a nested object"}},
 		{name: "null input", cfg: with("inputs", map[string]any{"x": nil}), problems: []string{"inputs.x:"}},
 		{name: "too many inputs", cfg: with("inputs", manyInputs(26)), problems: []string{"inputs: has 26 entries; GitHub accepts at most 25"}},
+		{name: "correlationInput with a space", cfg: with("correlationInput", "dispatch key"),
+			problems: []string{`correlationInput: "dispatch key" is not a workflow input name (a letter or _, then letters, digits, _ or -)`}},
 		{name: "short expectedHeadSHA", cfg: with("expectedHeadSHA", "abc123"),
 			problems: []string{`expectedHeadSHA: "abc123" is not a full commit ID (40 or 64 hex digits)`}},
 		{name: "25 inputs and the correlation input", cfg: with("inputs", manyInputs(25), "correlationInput", "dispatch_key"),
