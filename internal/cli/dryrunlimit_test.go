@@ -22,7 +22,9 @@ func TestDryRunOverTheInputLimitNamesEveryProblem(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, f.stderr.String())
 			}
 			var out struct {
-				DryRun struct{ Problems []struct{ Field, Message string } }
+				DryRun struct {
+					Problems []struct{ Field, Message string }
+				}
 			}
 			if err := json.Unmarshal(f.stdout.Bytes(), &out); err != nil {
 				t.Fatalf("stdout %q: %v", f.stdout.String(), err)

@@ -50,7 +50,7 @@ func usageOf(cmd *cobra.Command, err error) error {
 		return err
 	}
 	msg := err.Error()
-	for _, prefix := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "invalid argument", "accepts ", "flag needs an argument", "bad flag syntax", "if any flags in the group", "required flag"} {
+	for _, prefix := range []string{"unknown command", "requires at least", "unknown flag", "unknown shorthand flag", "invalid argument", "accepts ", "flag needs an argument", "bad flag syntax", "if any flags in the group", "required flag"} {
 		if strings.HasPrefix(msg, prefix) {
 			return asUsage(cmd, err)
 		}
