@@ -148,6 +148,9 @@ func (o *DispatchOptions) stepConfig() (map[string]any, error) {
 	if err := o.Commit.check(cfg); err != nil {
 		return nil, err
 	}
+	if err := o.checkSettle(cfg); err != nil {
+		return nil, err
+	}
 	if o.CorrelationSeed != "" && o.CorrelationID != "" {
 		return nil, failure.Final(errors.New("--correlation-seed and --correlation-id both choose the key: give one"))
 	}
