@@ -55,6 +55,12 @@ func (d driver) drive(ctx context.Context, run stepFunc, sc *step.Context) (res 
 			pause = *res.RetryAfter
 		}
 		if !d.deadline.IsZero() && !clk.Now().Add(pause).Before(d.deadline) {
+			// The next call would come after the deadline: wait out what is
+			// left of it (no call: a Retry-After is never cut short), so
+			// the cause is true when told and the command ends when asked.
+			if left := d.deadline.Sub(clk.Now()); left > 0 && clk.Sleep(ctx, left) != nil {
+				return res, context.Cause(ctx), nil
+			}
 			return res, d.cause, nil
 		}
 		if ctx.Err() != nil || clk.Sleep(ctx, pause) != nil {

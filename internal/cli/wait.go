@@ -182,7 +182,7 @@ func waitForRun(ctx context.Context, f *Factory, r *step.Runner, cfg map[string]
 		Log: progressLog(p),
 	}
 	d := driver{clock: r.Clock, idle: wait.DefaultPollInterval, show: p.show,
-		deadline: clock.Or(r.Clock).Now().Add(timeout), cause: fmt.Errorf("the wait timeout of %s passed", timeout)}
+		deadline: clock.Or(r.Clock).Now().Add(timeout), cause: fmt.Errorf("the wait timeout of %s passed", shortDuration(timeout))}
 	res, stop, err := d.drive(ctx, r.Wait, sc)
 	p.done()
 	if stop != nil {
