@@ -18,6 +18,9 @@ func (o *DispatchOptions) refuseWaitFlagsWithoutWait() error {
 		return nil
 	}
 	for _, name := range waitOnlyFlags {
+		if o.given(name) && o.DryRun {
+			return failure.Final(fmt.Errorf("--%s is a setting of the wait after a dispatch, and --dry-run dispatches nothing: leave it out", name))
+		}
 		if o.given(name) {
 			return failure.Final(fmt.Errorf("--%s is a setting of the wait after the dispatch: add --wait (or run kargo-gha wait on the printed runID); nothing was dispatched", name))
 		}
