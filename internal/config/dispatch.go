@@ -150,7 +150,7 @@ func parseRepoFields(cfg map[string]any, f RepoFields, opts repourl.Options, ps 
 	case hasURL:
 		return f.RepoURL, parseRepoURL(f.RepoURL, opts, ps), nil
 	case len(given) == 0:
-		ps.add(fieldRepoURL, "is required")
+		ps.add(fieldRepoURL, requiredMessage)
 		return "", repourl.Repository{}, nil
 	}
 	return "", repourl.Repository{}, parseLegacy(cfg, f, opts, ps)

@@ -61,6 +61,8 @@ func TestParseDispatch(t *testing.T) {
 		{name: "nested input", cfg: with("inputs", map[string]any{"cfg": map[string]any{"a": 1}}), problems: []string{"inputs.cfg: is a nested object"}},
 		{name: "null input", cfg: with("inputs", map[string]any{"x": nil}), problems: []string{"inputs.x:"}},
 		{name: "too many inputs", cfg: with("inputs", manyInputs(26)), problems: []string{"inputs: has 26 entries; GitHub accepts at most 25"}},
+		{name: "repoURL misspelt: one problem", cfg: with("repoURL", nil, "repoUrl", "https://github.com/myorg/my-app"),
+			problems: []string{"repoUrl: unknown field; did you mean repoURL?"}},
 		{name: "correlationInput with a space", cfg: with("correlationInput", "dispatch key"),
 			problems: []string{`correlationInput: "dispatch key" is not a workflow input name (a letter or _, then letters, digits, _ or -)`}},
 		{name: "short expectedHeadSHA", cfg: with("expectedHeadSHA", "abc123"),

@@ -165,7 +165,7 @@ func SchemaProblems(step string, cfg map[string]any) []Problem {
 		return []Problem{{Message: "unknown step " + step}}
 	}
 	if _, ok := cfg["repoURL"]; !ok {
-		ps.add("repoURL", "is required")
+		ps.add("repoURL", requiredMessage)
 	}
 	return ps
 }
