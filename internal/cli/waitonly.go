@@ -22,7 +22,7 @@ func (o *DispatchOptions) refuseWaitFlagsWithoutWait() error {
 			return failure.Final(fmt.Errorf("--%s is a setting of the wait after a dispatch, and --dry-run dispatches nothing: leave it out", name))
 		}
 		if o.given(name) {
-			return failure.Final(fmt.Errorf("--%s is a setting of the wait after the dispatch: add --wait (or run kargo-gha wait on the printed runID); nothing was dispatched", name))
+			return failure.Final(fmt.Errorf("--%s is a setting of the wait after the dispatch: add --wait (or give it to kargo-gha wait for the dispatched run); nothing was dispatched", name))
 		}
 	}
 	return nil
