@@ -112,6 +112,7 @@ func runCheck(ctx context.Context, o *CheckOptions) error {
 			progress(f, "%s step %s: %v", s.manifest, s.alias, err)
 		} else {
 			problems += len(rep.Problems)
+			transient = transient || rep.Transient
 			printProblems(f, s.manifest+" step "+s.alias, rep)
 		}
 		results = append(results, res)
@@ -162,7 +163,7 @@ func runDryRun(ctx context.Context, o *DispatchOptions) error {
 	if err := printJSON(f, map[string]any{"dryRun": rep}); err != nil {
 		return err
 	}
-	return checkVerdict(len(rep.Problems), false)
+	return checkVerdict(len(rep.Problems), rep.Transient)
 }
 
 func printProblems(f *Factory, what string, rep *step.Report) {
