@@ -112,6 +112,7 @@ func runCheck(ctx context.Context, o *CheckOptions) error {
 			progress(f, "%s step %s: %v", s.manifest, s.alias, err)
 		} else {
 			problems += len(rep.Problems)
+			transient = transient || rep.Transient
 			printProblems(f, s.manifest+" step "+s.alias, rep)
 		}
 		results = append(results, res)
@@ -127,9 +128,16 @@ func checkVerdict(problems int, transient bool) error {
 	case problems == 0:
 		return nil
 	case transient:
-		return failure.Transient(fmt.Errorf("%d problems, some because GitHub could not be asked; nothing was dispatched", problems))
+		return failure.Transient(fmt.Errorf("%s, some because GitHub could not be asked; nothing was dispatched", countProblems(problems)))
 	}
-	return failure.Final(fmt.Errorf("%d problems found; nothing was dispatched", problems))
+	return failure.Final(fmt.Errorf("%s found; nothing was dispatched", countProblems(problems)))
+}
+
+func countProblems(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", n)
 }
 
 // runDryRun is `kargo-gha dispatch --dry-run`: the step's dry run.
@@ -155,7 +163,7 @@ func runDryRun(ctx context.Context, o *DispatchOptions) error {
 	if err := printJSON(f, map[string]any{"dryRun": rep}); err != nil {
 		return err
 	}
-	return checkVerdict(len(rep.Problems), false)
+	return checkVerdict(len(rep.Problems), rep.Transient)
 }
 
 func printProblems(f *Factory, what string, rep *step.Report) {
@@ -166,8 +174,20 @@ func printProblems(f *Factory, what string, rep *step.Report) {
 		progress(f, "%s: not checked: %s", what, n)
 	}
 	if rep.OK() {
-		progress(f, "%s: %s %s at %s: no problems; nothing was dispatched", what, rep.Repository, rep.Workflow, rep.Ref)
+		progress(f, "%s: %s", what, okLine(rep))
 	}
+}
+
+// okLine says what a dry run without problems checked: a file never read
+// (its location an expression) is not "no problems".
+func okLine(rep *step.Report) string {
+	switch {
+	case rep.Path == "":
+		return fmt.Sprintf("%s at %s not read, so not checked; nothing was dispatched", rep.Workflow, rep.Ref)
+	case len(rep.NotChecked) > 0:
+		return fmt.Sprintf("%s %s at %s: no problems in what could be checked; nothing was dispatched", rep.Repository, rep.Workflow, rep.Ref)
+	}
+	return fmt.Sprintf("%s %s at %s: no problems; nothing was dispatched", rep.Repository, rep.Workflow, rep.Ref)
 }
 
 // printJSON prints v, its strings cleaned as every output is, on stdout.

@@ -43,6 +43,8 @@ type DispatchOptions struct {
 	// DryRun checks the dispatch against the workflow file instead (--dry-run).
 	DryRun bool
 	Wait   waitFlags
+	// given tells whether a flag was typed (waitonly.go).
+	given func(name string) bool
 }
 
 // NewCmdDispatch builds `kargo-gha dispatch`. runF replaces the work in
@@ -118,6 +120,7 @@ interrupted.`,
 	fl.BoolVar(&opts.AndWait, "wait", false, "then wait for the run to finish, as gha-wait-for-workflow does, and add its conclusion to the output")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "dispatch nothing: read the workflow file at --ref and report every problem of this dispatch (and whether the credentials can dispatch); exit 1 when there is one")
 	opts.Wait.register(cmd, "wait-timeout")
+	opts.given = fl.Changed
 	return cmd
 }
 
@@ -143,6 +146,9 @@ func (o *DispatchOptions) stepConfig() (map[string]any, error) {
 	}
 	cfg = overlay(cfg, flags.Map())
 	if err := o.Commit.check(cfg); err != nil {
+		return nil, err
+	}
+	if err := o.checkSettle(cfg); err != nil {
 		return nil, err
 	}
 	if o.CorrelationSeed != "" && o.CorrelationID != "" {
@@ -203,6 +209,9 @@ func (o *DispatchOptions) flagConfig() (config.DispatchConfig, error) {
 }
 
 func runDispatch(ctx context.Context, o *DispatchOptions) error {
+	if err := o.refuseWaitFlagsWithoutWait(); err != nil {
+		return err
+	}
 	if o.DryRun {
 		return runDryRun(ctx, o)
 	}

@@ -55,6 +55,12 @@ func (d driver) drive(ctx context.Context, run stepFunc, sc *step.Context) (res 
 			pause = *res.RetryAfter
 		}
 		if !d.deadline.IsZero() && !clk.Now().Add(pause).Before(d.deadline) {
+			// The next call would come after the deadline: wait out what is
+			// left of it (no call: a Retry-After is never cut short), so
+			// the cause is true when told and the command ends when asked.
+			if left := d.deadline.Sub(clk.Now()); left > 0 && clk.Sleep(ctx, left) != nil {
+				return res, context.Cause(ctx), nil
+			}
 			return res, d.cause, nil
 		}
 		if ctx.Err() != nil || clk.Sleep(ctx, pause) != nil {
@@ -220,8 +226,11 @@ func (v durationValue) Set(s string) error {
 		return nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
+	switch {
+	case err != nil:
 		return fmt.Errorf("%q is neither a number of seconds (120) nor a duration (2m, 90s)", s)
+	case d <= 0: // "0s" and "-1m" are durations: say what is wrong with them
+		return fmt.Errorf("%q must be a positive number of seconds or a duration such as 2m", s)
 	}
 	*v.d = d
 	return nil

@@ -149,12 +149,12 @@ func runMigrate(o *MigrateOptions) error {
 		}
 		res, err := migrate.File(src, opts)
 		if err != nil {
-			fmt.Fprintf(f.IO.ErrOut, "%s: %v\n", name, err)
+			progress(f, "%s: %v", name, err)
 			failed++
 			continue
 		}
 		for _, p := range res.Problems {
-			fmt.Fprintf(f.IO.ErrOut, "%s:%s\n", name, strings.TrimPrefix(p.String(), "line "))
+			progress(f, "%s:%s", name, strings.TrimPrefix(p.String(), "line "))
 		}
 		problems += len(res.Problems)
 		recordSecrets(used, res.Changes)
@@ -169,12 +169,12 @@ func runMigrate(o *MigrateOptions) error {
 		changed++
 		switch {
 		case o.Check:
-			fmt.Fprintf(f.IO.ErrOut, "%s: %d step(s) in the v1.8 format\n", name, len(res.Changes))
+			progress(f, "%s: %d step(s) in the v1.8 format", name, len(res.Changes))
 		case o.Write:
 			if err := writeAtomically(path, res.Output); err != nil {
 				return failure.Final(fmt.Errorf("writing %s: %w", path, err))
 			}
-			fmt.Fprintf(f.IO.ErrOut, "%s: migrated %d step(s)\n", name, len(res.Changes))
+			progress(f, "%s: migrated %d step(s)", name, len(res.Changes))
 		case o.Stdout:
 		default:
 			if err := writeUnifiedDiff(diffOut, name, src, res.Edits); err != nil {
@@ -185,7 +185,7 @@ func runMigrate(o *MigrateOptions) error {
 	if o.EmitCredentials {
 		emitGitCredentials(f, legacy, used, o.ShowSecrets)
 	}
-	fmt.Fprintf(f.IO.ErrOut, "%d file(s) read, %d with v1.8 steps, %d step(s) to migrate by hand, %d unreadable\n", len(files), changed, problems, failed)
+	progress(f, "%d file(s) read, %d with v1.8 steps, %d step(s) to migrate by hand, %d unreadable", len(files), changed, problems, failed)
 	if failed > 0 {
 		return failure.Final(fmt.Errorf("%d file(s) could not be read as YAML", failed))
 	}
@@ -375,7 +375,7 @@ func emitGitCredentials(f *Factory, legacy []credentials.Secret, used map[migrat
 		urls := sortedKeys(used[ref])
 		src := legacySecret(legacy, ref)
 		if src == nil {
-			fmt.Fprintf(f.IO.ErrOut, "Secret %q is not in --credentials-file: create a Git-credential Secret for %s yourself, in the namespace of each project that uses it\n", ref.Name, strings.Join(urls, ", "))
+			progress(f, "Secret %q is not in --credentials-file: create a Git-credential Secret for %s yourself, in the namespace of each project that uses it", ref.Name, strings.Join(urls, ", "))
 			continue
 		}
 		data := map[string]string{credentials.KeyUsername: "kargo"}
@@ -400,7 +400,7 @@ func emitGitCredentials(f *Factory, legacy []credentials.Secret, used map[migrat
 			StringData: data,
 		})
 		if err != nil {
-			fmt.Fprintf(f.IO.ErrOut, "Secret %s: %v\n", ref, err)
+			progress(f, "Secret %s: %v", ref, err)
 			continue
 		}
 		fmt.Fprintf(f.IO.Out, "---\n# Replaces the v1.8 Secret %s for %s.\n%s", ref, strings.Join(urls, ", "), out)

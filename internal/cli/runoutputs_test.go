@@ -67,7 +67,7 @@ func TestWaitCommandRefusesABadOutputsArtifact(t *testing.T) {
 	f := newCLIFixture(t, ghsim.Options{})
 	f.env["GITHUB_TOKEN"] = testToken
 	code := f.run(t, "wait", "--repo-url", f.sim.RepoURL("myorg", "my-app"), "--run-id", "42", "--outputs-artifact", "a/b")
-	if code != ExitFinal || !strings.Contains(f.stderr.String(), `--outputs-artifact: "a/b" an artifact name cannot hold`) || f.sim.Stats().Requests != 0 {
+	if code != ExitFinal || !strings.Contains(f.stderr.String(), `--outputs-artifact: "a/b" is not an artifact name`) || f.sim.Stats().Requests != 0 {
 		t.Fatalf("exit %d: %s", code, f.stderr.String())
 	}
 }

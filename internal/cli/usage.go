@@ -29,6 +29,11 @@ func (e *usageError) Unwrap() error { return e.err }
 // suggestion for a mistyped flag and a pointer to the help.
 func asUsage(cmd *cobra.Command, err error) error {
 	msg := oneLine(err.Error())
+	// cobra's "unknown command ... \n\nDid you mean this?\n\tcheck" told as
+	// a mistyped flag is.
+	if head, suggestions, ok := strings.Cut(msg, " Did you mean this? "); ok {
+		msg = fmt.Sprintf("%s (did you mean %s?)", head, strings.Join(strings.Fields(suggestions), " or "))
+	}
 	if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
 		if s := config.Suggest(name, flagNames(cmd.Flags())); s != "" {
 			msg += fmt.Sprintf(" (did you mean --%s?)", s)
@@ -45,7 +50,7 @@ func usageOf(cmd *cobra.Command, err error) error {
 		return err
 	}
 	msg := err.Error()
-	for _, prefix := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "invalid argument", "accepts ", "flag needs an argument", "bad flag syntax", "if any flags in the group", "required flag"} {
+	for _, prefix := range []string{"unknown command", "requires at least", "unknown flag", "unknown shorthand flag", "invalid argument", "accepts ", "flag needs an argument", "bad flag syntax", "if any flags in the group", "required flag"} {
 		if strings.HasPrefix(msg, prefix) {
 			return asUsage(cmd, err)
 		}

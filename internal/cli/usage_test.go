@@ -22,7 +22,7 @@ func TestUsageErrorsExitTwoWithASuggestion(t *testing.T) {
 		{"mistyped flag", []string{"dispatch", "--repo-ur", repoURL}, []string{"unknown flag: --repo-ur (did you mean --repo-url?)", "see kargo-gha dispatch --help"}},
 		{"flag in another case", []string{"wait", "--runid", "5"}, []string{"did you mean --run-id?", "see kargo-gha wait --help"}},
 		{"unknown flag, nothing close", []string{"wait", "--zzzzzzzz"}, []string{"unknown flag: --zzzzzzzz; see kargo-gha wait --help"}},
-		{"mistyped command", []string{"dispach"}, []string{"Did you mean this? dispatch; see kargo-gha --help"}},
+		{"mistyped command", []string{"dispach"}, []string{`unknown command "dispach" for "kargo-gha" (did you mean dispatch?); see kargo-gha --help`}},
 		{"bad duration", []string{"wait", "--timeout", "soon"}, []string{`invalid argument "soon" for "--timeout"`, "see kargo-gha wait --help"}},
 		{"argument where none is taken", []string{"wait", "extra"}, []string{"see kargo-gha wait --help"}},
 		{"bad log format", []string{"--log-format", "xml", "version"}, []string{"not a log format; use text or json"}},

@@ -26,7 +26,13 @@ func addVerbose(root *cobra.Command, f *Factory) (report func()) {
 		}
 	}
 	return func() {
-		if counts != nil {
+		switch l := f.jsonLog(); {
+		case counts == nil:
+		case l != nil: // --log-format json: every stderr line is a JSON object, these too
+			for _, line := range counts.Lines() {
+				l.Info("kargo-gha: "+line, "verbose", true)
+			}
+		default:
 			printCounts(f.IO.ErrOut, counts)
 		}
 	}

@@ -149,7 +149,14 @@ func runWait(ctx context.Context, o *WaitOptions) error {
 	}
 	r := f.Runner.WithURLOptions(repourl.Options{AllowHTTP: o.AllowHTTP})
 	res, err := waitForRun(ctx, f, r, cfg, look, o.Wait.Timeout)
-	for _, k := range []string{"runID", "conclusion", "htmlURL", "runAttempt", "failedJobs", "failure", "outputs", "headSHA", "headBranch", "links"} {
+	keys := []string{"runID", "conclusion", "htmlURL", "runAttempt", "failedJobs", "failure", "outputs", "headSHA", "headBranch", "links"}
+	// A wait stopped (--timeout, a signal) while the run goes on prints what
+	// was seen of the run, the run ID first: the step names it only once the
+	// run completed.
+	if id, idErr := config.ParseRunID(cfg["runID"]); idErr == nil && anyKey(res.Output, keys) {
+		out.set("runID", id)
+	}
+	for _, k := range keys {
 		if v, ok := res.Output[k]; ok {
 			out.set(k, v)
 		}
@@ -175,7 +182,7 @@ func waitForRun(ctx context.Context, f *Factory, r *step.Runner, cfg map[string]
 		Log: progressLog(p),
 	}
 	d := driver{clock: r.Clock, idle: wait.DefaultPollInterval, show: p.show,
-		deadline: clock.Or(r.Clock).Now().Add(timeout), cause: fmt.Errorf("the wait timeout of %s passed", timeout)}
+		deadline: clock.Or(r.Clock).Now().Add(timeout), cause: fmt.Errorf("the wait timeout of %s passed", shortDuration(timeout))}
 	res, stop, err := d.drive(ctx, r.Wait, sc)
 	p.done()
 	if stop != nil {
@@ -192,4 +199,13 @@ func waitForRun(ctx context.Context, f *Factory, r *step.Runner, cfg map[string]
 		progress(f, "%s", res.Message)
 	}
 	return res, err
+}
+
+func anyKey(m map[string]any, keys []string) bool {
+	for _, k := range keys {
+		if _, ok := m[k]; ok {
+			return true
+		}
+	}
+	return false
 }

@@ -27,6 +27,9 @@ var dispatchHints = fieldHints{
 	"inputs":               "workflow_dispatch inputs are strings, numbers or booleans",
 	"correlationInput":     "the name of a workflow_dispatch input declared by the workflow, such as dispatch_key",
 	"expectedHeadSHA":      "a full commit ID, 40 or 64 hex digits, such as ${{ commitFrom(vars.gitRepo).ID }}",
+	// The schema's pattern is a regular expression: say what it means.
+	"correlationInput#pattern": "is not a workflow input name (a letter or _, then letters, digits, _ or -)",
+	"expectedHeadSHA#pattern":  "is not a full commit ID (40 or 64 hex digits), such as ${{ commitFrom(vars.gitRepo).ID }}",
 }
 
 // DispatchConfig is the gha-dispatch-workflow config block as written,
@@ -123,6 +126,9 @@ func (c *DispatchConfig) convert(ps *problems) *Dispatch {
 	}
 	if _, clash := d.Inputs[c.CorrelationInput]; clash && c.CorrelationInput != "" {
 		ps.add("inputs."+c.CorrelationInput, "is set by correlationInput, which puts the correlation key there; remove it from inputs")
+	} else if c.CorrelationInput != "" && len(c.Inputs) == MaxInputs {
+		// The key travels as one more input: GitHub would refuse the 26th with 422.
+		ps.add("inputs", "has %d entries and correlationInput adds one; GitHub accepts at most %d", len(c.Inputs), MaxInputs)
 	}
 	return d
 }
@@ -144,7 +150,7 @@ func parseRepoFields(cfg map[string]any, f RepoFields, opts repourl.Options, ps 
 	case hasURL:
 		return f.RepoURL, parseRepoURL(f.RepoURL, opts, ps), nil
 	case len(given) == 0:
-		ps.add(fieldRepoURL, "is required")
+		ps.add(fieldRepoURL, requiredMessage)
 		return "", repourl.Repository{}, nil
 	}
 	return "", repourl.Repository{}, parseLegacy(cfg, f, opts, ps)

@@ -61,6 +61,19 @@ func TestParseDispatch(t *testing.T) {
 		{name: "nested input", cfg: with("inputs", map[string]any{"cfg": map[string]any{"a": 1}}), problems: []string{"inputs.cfg: is a nested object"}},
 		{name: "null input", cfg: with("inputs", map[string]any{"x": nil}), problems: []string{"inputs.x:"}},
 		{name: "too many inputs", cfg: with("inputs", manyInputs(26)), problems: []string{"inputs: has 26 entries; GitHub accepts at most 25"}},
+		{name: "repoURL misspelt: one problem", cfg: with("repoURL", nil, "repoUrl", "https://github.com/myorg/my-app"),
+			problems: []string{"repoUrl: unknown field; did you mean repoURL?"}},
+		{name: "correlationInput with a space", cfg: with("correlationInput", "dispatch key"),
+			problems: []string{`correlationInput: "dispatch key" is not a workflow input name (a letter or _, then letters, digits, _ or -)`}},
+		{name: "short expectedHeadSHA", cfg: with("expectedHeadSHA", "abc123"),
+			problems: []string{`expectedHeadSHA: "abc123" is not a full commit ID (40 or 64 hex digits)`}},
+		{name: "25 inputs and the correlation input", cfg: with("inputs", manyInputs(25), "correlationInput", "dispatch_key"),
+			problems: []string{"inputs: has 25 entries and correlationInput adds one; GitHub accepts at most 25"}},
+		{name: "24 inputs and the correlation input", cfg: with("inputs", manyInputs(24), "correlationInput", "dispatch_key"), check: func(t *testing.T, d *Dispatch) {
+			if len(d.Inputs) != 24 || d.CorrelationInput != "dispatch_key" {
+				t.Fatalf("got %+v", d)
+			}
+		}},
 		{name: "inputs too long", cfg: with("inputs", map[string]any{"blob": strings.Repeat("x", 65536)}), problems: []string{"inputs: is 65547 characters"}},
 		{name: "legacy", cfg: map[string]any{"owner": "myorg", "repo": "my-app", "credentials": map[string]any{"secretName": "github-credentials"}, "workflowFile": "deploy.yml", "ref": "main"},
 			check: func(t *testing.T, d *Dispatch) {

@@ -59,6 +59,7 @@ func (ps problems) err(step string) error {
 	if len(ps) == 0 {
 		return nil
 	}
+	ps = withoutRequiredMisspelt(ps)
 	last := map[string]int{}
 	for i, p := range ps {
 		last[p.Field] = i

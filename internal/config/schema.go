@@ -50,6 +50,32 @@ func validateSchema(schema *jsonschema.Schema, cfg map[string]any, hints fieldHi
 	}
 }
 
+// withoutRequiredMisspelt drops "repoURL: is required" when the field is
+// there misspelt ("repoUrl: unknown field; did you mean repoURL?"): one
+// mistake, told once.
+func withoutRequiredMisspelt(ps problems) problems {
+	meant := map[string]bool{}
+	for _, p := range ps {
+		if s, ok := strings.CutPrefix(p.Message, suggestionPrefix); ok {
+			parent := p.Field[:strings.LastIndex(p.Field, ".")+1]
+			meant[parent+strings.TrimSuffix(s, "?")] = true
+		}
+	}
+	out := make(problems, 0, len(ps))
+	for _, p := range ps {
+		if p.Message == requiredMessage && meant[p.Field] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+const (
+	requiredMessage  = "is required"
+	suggestionPrefix = "unknown field; did you mean "
+)
+
 func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
 	if len(e.Causes) == 0 {
 		return []*jsonschema.ValidationError{e}
@@ -72,12 +98,12 @@ func addSchemaProblem(e *jsonschema.ValidationError, schema *jsonschema.Schema, 
 	switch k := e.ErrorKind.(type) {
 	case *kind.Required:
 		for _, m := range k.Missing {
-			ps.add(join(m), "is required")
+			ps.add(join(m), requiredMessage)
 		}
 	case *kind.AdditionalProperties:
 		for _, p := range k.Properties {
 			if s := Suggest(p, fieldNames(schema, field)); s != "" {
-				ps.add(join(p), "unknown field; did you mean %s?", s)
+				ps.add(join(p), suggestionPrefix+"%s?", s)
 				continue
 			}
 			ps.add(join(p), "unknown field")

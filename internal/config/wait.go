@@ -25,7 +25,7 @@ var waitSchema = compileSchema("gha-wait-for-workflow-config.json", schemas.Wait
 
 var waitHints = fieldHints{
 	"runID":                   "use the dispatch step's output, ${{ outputs['dispatch-deployment'].runID }}",
-	"outputsArtifact#pattern": "an artifact name cannot hold \" < > | * ? : \\ / or line breaks",
+	"outputsArtifact#pattern": "is not an artifact name, which cannot hold \" < > | * ? : \\ / or line breaks",
 }
 
 // WaitConfig is the gha-wait-for-workflow config block as written,
@@ -165,7 +165,7 @@ func SchemaProblems(step string, cfg map[string]any) []Problem {
 		return []Problem{{Message: "unknown step " + step}}
 	}
 	if _, ok := cfg["repoURL"]; !ok {
-		ps.add("repoURL", "is required")
+		ps.add("repoURL", requiredMessage)
 	}
 	return ps
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/kargo-gha/kargo-gha/internal/failure"
 	"github.com/kargo-gha/kargo-gha/internal/ghclient"
 )
 
@@ -21,6 +22,9 @@ type Report struct {
 	// checks that needed it).
 	NotChecked []string `json:"notChecked,omitempty"`
 	Access     *Access  `json:"access,omitempty"`
+	// Transient: GitHub could not be asked (a 5xx, a rate limit, a
+	// timeout), so a problem may be GitHub's, not the step's: retry.
+	Transient bool `json:"transient,omitempty"`
 }
 
 // OK reports a dry run without problems.
@@ -44,6 +48,7 @@ func DryRun(ctx context.Context, c *ghclient.Client, k *Cache, workflow, ref str
 	acc, err := access(ctx, c)
 	if err != nil {
 		r.Problems = append(r.Problems, Problem{"credentials", err.Error()})
+		r.Transient = !failure.IsFinal(err)
 	} else {
 		r.Access = acc
 		r.Problems = append(r.Problems, acc.problems()...)
@@ -52,6 +57,7 @@ func DryRun(ctx context.Context, c *ghclient.Client, k *Cache, workflow, ref str
 	r.Path = path
 	if err != nil {
 		r.Problems = append(r.Problems, Problem{"workflowFile", err.Error()})
+		r.Transient = r.Transient || !failure.IsFinal(err)
 		r.NotChecked = append(r.NotChecked, "inputs", "correlationInput")
 		return r
 	}

@@ -37,6 +37,7 @@ func (d *Dispatcher) checkKey(ctx context.Context, c *ghclient.Client, req Reque
 	case v.Run > 0:
 		w.take(v.Run, s.Attempt, v.Method, now)
 		d.found(c, s, v.Run, v.Method)
+		withHead(s, l.Runs) // the listing that found it carries its commit
 		return Step{}, nil
 	case !complete:
 		return d.fail(s, fmt.Errorf("cannot check that no run already carries key %s: the runs of %s on %s in the last %s are more than one listing holds; nothing was dispatched: check %s",
@@ -267,6 +268,8 @@ func refusesRunDetails(err error) bool {
 func unprocessableHint(err error, req Request) string {
 	msg := ghclient.ErrorMessage(err)
 	switch {
+	case strings.Contains(msg, "only define up to"): // GHES 3.20 and older take 10 inputs
+		return "this server takes fewer inputs than sent (a correlationInput is one more); send fewer"
 	case strings.Contains(msg, "workflow_dispatch"):
 		return fmt.Sprintf("the workflow file at ref %q has no 'on: workflow_dispatch' trigger; check the ref, or add the trigger on that branch", req.Ref)
 	case strings.Contains(msg, "Unexpected inputs") && req.CorrelationInput != "":

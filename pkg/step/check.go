@@ -31,7 +31,9 @@ func (r *Runner) Check(ctx context.Context, sc *Context) (*Report, error) {
 	}
 	cfg, err := config.ParseDispatch(cfgMap, r.URLOptions)
 	if err != nil {
-		return nil, err
+		if cfg, err = parseOverInputLimit(cfgMap, r.URLOptions, err); err != nil {
+			return nil, err
+		}
 	}
 	t, err := r.target(ctx, sc, cfg.Repo, cfg.RepoURL, cfg.Legacy, cfg.InsecureSkipTLSVerify)
 	if err != nil {
