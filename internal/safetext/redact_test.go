@@ -63,3 +63,27 @@ func TestRedactRemovesURLUserInfo(t *testing.T) {
 		})
 	}
 }
+
+// A credential passed as a parameter goes, in a query or a key=value line;
+// the parameter's name and everything else stay.
+func TestRedactRemovesSecretParameters(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"token in a query", "GET https://ghe.example.com/api/v3/x?token=abc123&page=2 failed", "GET https://ghe.example.com/api/v3/x?token=" + Redacted + "&page=2 failed"},
+		{"access_token", "redirected to https://h/cb#x&access_token=s3cr3t", "redirected to https://h/cb#x&access_token=" + Redacted},
+		{"password line", "password=hunter2 in the proxy file", "password=" + Redacted + " in the proxy file"},
+		{"signed blob URL", "https://blob.example/a.zip?sig=AbC%2Fd&se=2026", "https://blob.example/a.zip?sig=" + Redacted + "&se=2026"},
+		{"quoted", `"client_secret=xyz"`, `"client_secret=` + Redacted + `"`},
+		{"no value words", "set token= in the file, or a password", "set token= in the file, or a password"},
+		{"other parameters", "?per_page=100&created=>=2026-12-02", "?per_page=100&created=>=2026-12-02"},
+		{"a key name ending like one", "mytoken=1 ftoken=2", "mytoken=1 ftoken=2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Redact(tt.in); got != tt.want {
+				t.Fatalf("Redact(%q) = %q; want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

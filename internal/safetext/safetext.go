@@ -103,6 +103,12 @@ func looksLikeCredential(v string) bool {
 // password may hold characters a URL should have escaped.
 var userInfo = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@"'<>]*:[^\s"'<>]*@`)
 
+// secretParam matches a credential passed as a parameter, in a URL's query
+// or a "key=value" line: "?token=…", "&access_token=…", "password=…",
+// "client_secret=…", "sig=…" (a signed blob URL's signature). Group 1 is the
+// name and "=", kept; the value runs to the next separator.
+var secretParam = regexp.MustCompile(`(?i)\b((?:access_token|refresh_token|id_token|token|password|passwd|pwd|client_secret|secret|api_key|apikey|sig|signature)=)[^\s&;#"'<>]+`)
+
 // escapes matches ANSI/VT escape sequences (CSI, OSC and two-byte forms).
 var escapes = regexp.MustCompile(`\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])`)
 
@@ -136,6 +142,7 @@ func Redact(s string) string {
 	}
 	mu.RUnlock()
 	s = userInfo.ReplaceAllString(s, "${1}"+Redacted+"@")
+	s = secretParam.ReplaceAllString(s, "${1}"+Redacted)
 	return tokenShaped.ReplaceAllStringFunc(s, func(m string) string {
 		sub := tokenShaped.FindStringSubmatch(m)
 		switch {
