@@ -22,6 +22,8 @@ type config struct {
 	Addr, CAFile, URLFile string
 	Answer                ghsim.DispatchAnswer
 	AnswerName            string
+	// APIVersions are the REST API versions the host serves (nil: both).
+	APIVersions []string
 	Owner, Name           string
 	Workflow              ghsim.Workflow
 	Token                 string
@@ -61,6 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.URLFile, "url-file", "", "where to write the simulator's URL once it serves (useful with -addr 127.0.0.1:0)")
 	runName := fs.String("run-name", "", "the workflow's run-name, e.g. 'Deploy ${{ inputs.dispatch_key }}' (for correlationInput)")
 	fs.StringVar(&c.AnswerName, "answer", "run-details", "how dispatches are answered: run-details, no-content or ghes-3.20")
+	versions := fs.String("api-versions", "", "comma-separated REST API versions the host serves, "+ghsim.APIVersion2022+" and/or "+ghsim.APIVersion2026+" (default both; another is refused with 400)")
 	repo := fs.String("repo", "example/app", "repository OWNER/NAME to create")
 	workflow := fs.String("workflow", "deploy.yml", "workflow file to create")
 	inputs := fs.String("inputs", "environment,image_tag,promotion_id,deploy_version", "comma-separated workflow_dispatch inputs the workflow declares")
@@ -94,6 +97,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var ok bool
 	if c.Answer, ok = modes[c.AnswerName]; !ok {
 		return config{}, usagef("-answer %q: must be run-details, no-content or ghes-3.20", c.AnswerName)
+	}
+	for _, v := range splitList(*versions) {
+		if v != ghsim.APIVersion2022 && v != ghsim.APIVersion2026 {
+			return config{}, usagef("-api-versions %q: each must be %s or %s", *versions, ghsim.APIVersion2022, ghsim.APIVersion2026)
+		}
+		c.APIVersions = append(c.APIVersions, v)
 	}
 	if c.Owner, c.Name, ok = strings.Cut(*repo, "/"); !ok || c.Owner == "" || c.Name == "" || strings.Contains(c.Name, "/") {
 		return config{}, usagef("-repo %q: must be OWNER/NAME", *repo)

@@ -237,12 +237,25 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-answer", "maybe"}, `-answer "maybe"`},
 		{[]string{"-environment", "prod/eu"}, `-environment "prod/eu"`},
 		{[]string{"-app-id", "0"}, "-app-id and -installation-id must be positive"},
+		{[]string{"-api-versions", "2026-03-10,2030-01-01"}, `-api-versions "2026-03-10,2030-01-01": each must be`},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		var usage usageError
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &usage) {
 			t.Errorf("%v: %v, want a usage error %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// -api-versions makes a host that serves only the versions named: a dispatch
+// tells which one it took.
+func TestAPIVersionsFlag(t *testing.T) {
+	c, err := parseFlags([]string{"-api-versions", "2026-03-10"}, io.Discard)
+	if err != nil || len(c.APIVersions) != 1 || c.APIVersions[0] != "2026-03-10" {
+		t.Fatalf("-api-versions 2026-03-10: %+v, %v", c.APIVersions, err)
+	}
+	if c, err := parseFlags(nil, io.Discard); err != nil || c.APIVersions != nil {
+		t.Fatalf("default: %+v, %v; want nil (both versions)", c.APIVersions, err)
 	}
 }
 

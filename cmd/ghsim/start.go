@@ -29,7 +29,7 @@ type simulator struct {
 // faults, and writes the CA (and the App's key) to their files. The URL
 // file is written last: whoever waits for it finds the simulator ready.
 func start(cfg config, stderr io.Writer) (*simulator, error) {
-	opts := ghsim.Options{Addr: cfg.Addr, Answer: cfg.Answer, RunDelay: cfg.RunDelay, QueuedFor: cfg.QueuedFor, RunFor: cfg.RunFor, ReadLag: cfg.ReadLag}
+	opts := ghsim.Options{Addr: cfg.Addr, Answer: cfg.Answer, RunDelay: cfg.RunDelay, QueuedFor: cfg.QueuedFor, RunFor: cfg.RunFor, ReadLag: cfg.ReadLag, APIVersions: cfg.APIVersions}
 	if !cfg.Quiet {
 		opts.Observe = requestLog(stderr)
 	}
