@@ -477,3 +477,39 @@ func TestDroppedListingsAreRetried(t *testing.T) {
 		t.Fatalf("wrong run or extra dispatch: %+v", f.sim.Stats())
 	}
 }
+
+// While GitHub fails every listing, the looks back off (1, 2, 4, 8 s
+// between them, each listing already retried by the client) instead of
+// listing every half second until the deadline; the run is still found
+// once GitHub answers again.
+func TestFailingListingsBackOff(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ghsim.Options{Answer: ghsim.AnswerNoContent, RunDelay: 300 * time.Millisecond})
+	c := f.ghesClient(t)
+	const failing = 12
+	f.sim.InjectFault(&ghsim.Fault{Route: "list-runs", Status: 502, Times: failing})
+	d := f.dispatcher()
+	r := withTimeout(req("through-an-outage"))
+	s := d.Record(r, "", false)
+	var failedWaits []time.Duration
+	for !s.Done() {
+		step, err := d.Advance(context.Background(), c, r, s)
+		if err != nil {
+			t.Fatalf("after waits %v: %v", failedWaits, err)
+		}
+		if s.FindFailures > 0 {
+			failedWaits = append(failedWaits, step.Wait)
+			if want := min(backoff(s.FindFailures), maxFindBackoff); step.Wait < want {
+				t.Fatalf("after %d failed listings the next look is in %s, want %s", s.FindFailures, step.Wait, want)
+			}
+		}
+		f.clock.Advance(step.Wait)
+	}
+	if f.runInputs(t, s.Run.ID)["nonce"] != "through-an-outage" || s.FindFailures != 0 {
+		t.Fatalf("run %+v, find failures %d", s.Run, s.FindFailures)
+	}
+	if len(failedWaits) < 2 || failedWaits[len(failedWaits)-1] <= failedWaits[0] {
+		t.Fatalf("waits after failed listings %v: they do not grow", failedWaits)
+	}
+	t.Logf("waits after failed listings: %v (%d listing answers failed)", failedWaits, failing)
+}

@@ -41,8 +41,10 @@ func (d *Dispatcher) find(ctx context.Context, c *ghclient.Client, req Request, 
 		if code := ghclient.StatusCode(err); code >= 400 && code < 500 && code != http.StatusTooManyRequests && !ghclient.RateLimited(err) {
 			return d.fail(s, fmt.Errorf("the run cannot be looked up: %w; %s", err, mayExist(req, s)))
 		}
+		s.FindFailures++
 		return d.again(req, s, err, false)
 	}
+	s.FindFailures = 0
 	if s.NotBefore.IsZero() {
 		s.NotBefore = d.notBefore(host, s, l)
 	}
@@ -87,6 +89,10 @@ func candidates(l Listing, claimed func(int64) bool, notBefore time.Time) bool {
 // again schedules the next look, or fails once the timeout has passed. A
 // dispatch without a key that has candidates in view gets at least the
 // time its attribution needs to decide.
+// maxFindBackoff bounds the pause between failing listings: a run found a
+// little late is better than one looked for after the deadline.
+const maxFindBackoff = 8 * time.Second
+
 func (d *Dispatcher) again(req Request, s *State, lastErr error, deciding bool) (Step, error) {
 	waited := d.clock().Now().Sub(s.Start())
 	if deciding {
@@ -96,7 +102,9 @@ func (d *Dispatcher) again(req Request, s *State, lastErr error, deciding bool) 
 	if ra, ok := ghclient.RetryAfter(lastErr); ok {
 		pause = max(pause, ra)
 	} else if lastErr != nil {
-		pause = max(pause, min(backoff(s.SendFailures+1), 5*time.Second))
+		// GitHub failing (each listing was retried already): 1, 2, 4, 8 s
+		// between looks, not the find interval's half second.
+		pause = max(pause, min(backoff(s.FindFailures), maxFindBackoff))
 	}
 	left := req.Timeout - waited
 	switch {

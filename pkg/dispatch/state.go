@@ -102,6 +102,9 @@ type State struct {
 	Uncertainty Uncertainty `json:"uncertainty,omitempty"`
 	// SendFailures counts tries that provably sent nothing.
 	SendFailures int `json:"sendFailures,omitzero"`
+	// FindFailures counts the listings in a row that failed (each already
+	// retried): the looks back off while GitHub fails.
+	FindFailures int `json:"findFailures,omitzero"`
 	// Run is the run, in PhaseFound.
 	Run *Run `json:"run,omitempty"`
 	// Failure is why the dispatch failed, in PhaseFailed.
