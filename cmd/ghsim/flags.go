@@ -23,12 +23,12 @@ type config struct {
 	Answer                ghsim.DispatchAnswer
 	AnswerName            string
 	// APIVersions are the REST API versions the host serves (nil: both).
-	APIVersions []string
-	Owner, Name           string
-	Workflow              ghsim.Workflow
-	Token                 string
-	RunDelay              time.Duration
-	QueuedFor, RunFor     time.Duration
+	APIVersions       []string
+	Owner, Name       string
+	Workflow          ghsim.Workflow
+	Token             string
+	RunDelay          time.Duration
+	QueuedFor, RunFor time.Duration
 
 	// The GitHub App, its private key written to AppKeyFile; no App when
 	// AppKeyFile is empty (-no-app).
