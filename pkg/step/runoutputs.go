@@ -45,22 +45,10 @@ func (w *waitCall) outputsFailed(ctx context.Context, err error, st *wait.Status
 		return errored(failure.Final(fmt.Errorf("run %d completed with conclusion %s (%s), but its outputs (outputsArtifact %q) cannot be read: %w",
 			st.RunID, st.Conclusion, st.HTMLURL, w.cfg.OutputsArtifact, err)), w.finalOutput(st))
 	}
-	now := w.clk.Now()
-	if w.st.outputsSince.IsZero() {
-		w.st.outputsSince = now
-	}
-	w.st.outputsTries++
-	budget := w.r.OutageBudget
-	if budget <= 0 {
-		budget = DefaultOutageBudget
-	}
-	if now.Sub(w.st.outputsSince) > budget {
+	lasted, budget, pause := w.failedAgain(&w.st.outputsSince, &w.st.outputsTries, err)
+	if lasted > budget {
 		return errored(failure.Final(fmt.Errorf("run %d completed with conclusion %s (%s), but reading its outputs failed for %s (%d tries; outage budget %s): %w",
-			st.RunID, st.Conclusion, st.HTMLURL, now.Sub(w.st.outputsSince).Round(time.Second), w.st.outputsTries, budget, err)), w.finalOutput(st))
-	}
-	pause := min(time.Duration(1<<min(w.st.outputsTries-1, 6))*time.Second, maxOutageBackoff)
-	if ra, ok := ghclient.RetryAfter(err); ok {
-		pause = max(pause, ra)
+			st.RunID, st.Conclusion, st.HTMLURL, lasted.Round(time.Second), w.st.outputsTries, budget, err)), w.finalOutput(st))
 	}
 	msg := fmt.Sprintf("run %d completed with conclusion %s; reading its outputs failed (%s); trying again in %s", st.RunID, st.Conclusion, ghclient.Describe(err), pause.Round(time.Second))
 	w.sc.log(slog.LevelInfo, msg, "runID", st.RunID)

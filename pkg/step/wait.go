@@ -216,22 +216,10 @@ func (w *waitCall) notReadable(err error) (Result, error) {
 // outage keeps the step Running while GitHub fails, backed off, until the
 // outage budget is spent.
 func (w *waitCall) outage(err error) (Result, error) {
-	now := w.clk.Now()
-	if w.st.outageSince.IsZero() {
-		w.st.outageSince = now
-	}
-	w.st.failures++
-	budget := w.r.OutageBudget
-	if budget <= 0 {
-		budget = DefaultOutageBudget
-	}
-	if now.Sub(w.st.outageSince) > budget {
+	lasted, budget, pause := w.failedAgain(&w.st.outageSince, &w.st.failures, err)
+	if lasted > budget {
 		return errored(failure.Final(fmt.Errorf("GitHub has failed every check of run %d for %s (%d checks; outage budget %s): %w; %s: %s",
-			w.cfg.RunID, now.Sub(w.st.outageSince).Round(time.Second), w.st.failures, budget, err, w.meanwhile("may still be going"), w.runPage())), w.output())
-	}
-	pause := min(time.Duration(1<<min(w.st.failures-1, 6))*time.Second, maxOutageBackoff)
-	if ra, ok := ghclient.RetryAfter(err); ok {
-		pause = max(pause, ra)
+			w.cfg.RunID, lasted.Round(time.Second), w.st.failures, budget, err, w.meanwhile("may still be going"), w.runPage())), w.output())
 	}
 	what := "GitHub failed to answer"
 	if ghclient.RateLimited(err) {
@@ -240,6 +228,27 @@ func (w *waitCall) outage(err error) (Result, error) {
 	msg := fmt.Sprintf("%s (%s); checking run %d again in %s; %s", what, ghclient.Describe(err), w.cfg.RunID, pause.Round(time.Second), w.meanwhile("goes on"))
 	w.sc.log(slog.LevelInfo, msg, "runID", w.cfg.RunID)
 	return running(msg, w.output(), pause), nil
+}
+
+// failedAgain counts one more failure in a run of them (since, tries: kept
+// in the step's state) and tells how long the run has lasted, the outage
+// budget it may last, and the backed-off pause before the next try (1 s
+// doubling to maxOutageBackoff, at least GitHub's Retry-After).
+func (w *waitCall) failedAgain(since *time.Time, tries *int64, err error) (lasted, budget, pause time.Duration) {
+	now := w.clk.Now()
+	if since.IsZero() {
+		*since = now
+	}
+	*tries++
+	budget = w.r.OutageBudget
+	if budget <= 0 {
+		budget = DefaultOutageBudget
+	}
+	pause = min(time.Duration(1<<min(*tries-1, 6))*time.Second, maxOutageBackoff)
+	if ra, ok := ghclient.RetryAfter(err); ok {
+		pause = max(pause, ra)
+	}
+	return now.Sub(*since), budget, pause
 }
 
 // meanwhile is what can be said of the run while GitHub fails: that it
