@@ -68,8 +68,7 @@ problems (each named on stderr) or a step configuration the step refuses;
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.AllowHTTP, "allow-http", false, "allow plain-text http:// repository URLs")
-	fl.StringVar(&opts.Credentials.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
-	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
+	opts.Credentials.register(fl)
 	return cmd
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/kargo-gha/kargo-gha/internal/credentials"
 	"github.com/kargo-gha/kargo-gha/internal/failure"
 )
@@ -16,6 +18,12 @@ import (
 type credentialFlags struct {
 	File    string
 	Project string
+}
+
+// register adds --credentials-file and --project to a command's flags.
+func (c *credentialFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&c.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
+	fl.StringVar(&c.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
 }
 
 // lookups are the command line's credential lookups for the step layer: a

@@ -102,8 +102,7 @@ leaves the run going (exit 75, or 130 when interrupted); a run that answered
 	fl.StringVar(&opts.RunID, "run-id", "", "the run to wait for")
 	fl.BoolVar(&opts.Insecure, "insecure-skip-tls-verify", false, "skip TLS verification of the GitHub API (test servers only)")
 	fl.BoolVar(&opts.AllowHTTP, "allow-http", false, "allow plain-text http:// repository URLs")
-	fl.StringVar(&opts.Credentials.File, "credentials-file", "", "Kubernetes Secret manifests in Kargo's Git-credential format")
-	fl.StringVar(&opts.Credentials.Project, "project", "", "Kargo project (namespace) whose Secrets in --credentials-file come first")
+	opts.Credentials.register(fl)
 	opts.Wait.register(cmd, "timeout")
 	return cmd
 }
