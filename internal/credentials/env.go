@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/kargo-gha/kargo-gha/internal/repourl"
 )
 
 // Environment variable names read by FromEnv.
@@ -86,23 +88,8 @@ func FromEnvFor(getenv func(string) string, host string) (Credentials, error) {
 
 // TokenVariables are the token variables read for host, in order.
 func TokenVariables(host string) []string {
-	if IsEnterpriseHost(host) {
+	if repourl.EnterpriseHost(host) {
 		return []string{EnvEnterpriseToken, EnvEnterpriseTokenAlt, EnvToken, EnvTokenAlt}
 	}
 	return []string{EnvToken, EnvTokenAlt}
-}
-
-// IsEnterpriseHost reports a GitHub Enterprise Server host, as the GitHub
-// CLI tells them: any host but github.com (api.github.com), GHE.com's
-// *.ghe.com and github.localhost.
-func IsEnterpriseHost(host string) bool {
-	h := strings.ToLower(strings.TrimSuffix(host, "."))
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		h = h[:i] // a port
-	}
-	switch {
-	case h == "github.com", h == "api.github.com", h == "github.localhost", h == "ghe.com", strings.HasSuffix(h, ".ghe.com"):
-		return false
-	}
-	return true
 }

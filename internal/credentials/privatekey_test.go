@@ -94,6 +94,7 @@ func TestTokenVariablesFollowTheGitHubCLI(t *testing.T) {
 		{"github.com", []string{"GH_ENTERPRISE_TOKEN", "GH_TOKEN", "GITHUB_TOKEN"}, "t1", "GH_TOKEN"},
 		{"github.com", []string{"GH_ENTERPRISE_TOKEN", "GITHUB_TOKEN"}, "t2", "GITHUB_TOKEN"},
 		{"octo.ghe.com", []string{"GH_ENTERPRISE_TOKEN", "GH_TOKEN"}, "t1", "GH_TOKEN"},
+		{"www.github.com", []string{"GH_ENTERPRISE_TOKEN", "GH_TOKEN"}, "t1", "GH_TOKEN"},
 		{"ghe.example.com", []string{"GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "GH_TOKEN"}, "e1", "GH_ENTERPRISE_TOKEN"},
 		{"GHE.example.com:8443", []string{"GITHUB_ENTERPRISE_TOKEN", "GH_TOKEN"}, "e2", "GITHUB_ENTERPRISE_TOKEN"},
 		{"ghe.example.com", []string{"GITHUB_TOKEN"}, "t2", "GITHUB_TOKEN"}, // no Enterprise variable: the fallback

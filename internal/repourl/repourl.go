@@ -116,22 +116,36 @@ func build(raw, scheme, hostname, port, path string) (Repository, error) {
 	if port != "" {
 		host += ":" + port
 	}
-	repo := Repository{Host: host, Owner: owner, Name: name}
+	repo := Repository{Host: host, Owner: owner, Name: name, Enterprise: enterprise(hostname, port)}
 	switch {
-	case hostname == "github.com" || hostname == "www.github.com":
+	case isDotCom(hostname):
 		repo.Host = "github.com"
 		repo.APIBaseURL = "https://api.github.com/"
 		repo.UploadURL = "https://uploads.github.com/"
-	case strings.HasSuffix(hostname, ".ghe.com") && port == "":
+	case !repo.Enterprise:
 		// GitHub Enterprise Cloud with data residency: api.SUBDOMAIN.ghe.com.
 		repo.APIBaseURL = "https://api." + hostname + "/"
 		repo.UploadURL = "https://uploads." + hostname + "/"
 	default:
-		repo.Enterprise = true
 		repo.APIBaseURL = scheme + "://" + host + "/api/v3/"
 		repo.UploadURL = scheme + "://" + host + "/api/uploads/"
 	}
 	return repo, nil
+}
+
+func isDotCom(hostname string) bool { return hostname == "github.com" || hostname == "www.github.com" }
+
+// enterprise tells a GitHub Enterprise Server host (hostname lower-cased,
+// port apart): any but github.com and GHE.com's SUBDOMAIN.ghe.com.
+func enterprise(hostname, port string) bool {
+	return !isDotCom(hostname) && !(strings.HasSuffix(hostname, ".ghe.com") && port == "")
+}
+
+// EnterpriseHost reports whether a repository URL's host (HOST or
+// HOST:PORT) is a GitHub Enterprise Server, as Parse classifies it.
+func EnterpriseHost(host string) bool {
+	u := url.URL{Host: host}
+	return enterprise(strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")), u.Port())
 }
 
 func splitPath(path string) (owner, name string, err error) {

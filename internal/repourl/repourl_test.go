@@ -113,3 +113,17 @@ func TestFromLegacy(t *testing.T) {
 		t.Fatal("an owner with a space was accepted")
 	}
 }
+
+// EnterpriseHost classifies a host as Parse does (the credentials' token
+// variables follow it).
+func TestEnterpriseHostAgreesWithParse(t *testing.T) {
+	for _, host := range []string{"github.com", "www.github.com", "GitHub.com.", "octo.ghe.com", "octo.ghe.com:8443", "ghe.com", "ghe.example.com", "GHE.example.com:8443", "10.0.0.1:8443", "[::1]:8443", "github.localhost"} {
+		repo, err := Parse("https://"+host+"/o/r", Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		if got := EnterpriseHost(host); got != repo.Enterprise {
+			t.Errorf("EnterpriseHost(%q) = %t, Parse says %t", host, got, repo.Enterprise)
+		}
+	}
+}
