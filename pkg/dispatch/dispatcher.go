@@ -272,9 +272,7 @@ func (h *hostState) setAPI(a DispatchAPI) {
 // observe learns the server's clock from a response's Date header.
 func (h *hostState) observe(resp *http.Response) {
 	if t, ok := dateOf(resp); ok {
-		h.mu.Lock()
-		h.skew, h.known = t.Sub(h.clock.Now()), true
-		h.mu.Unlock()
+		h.observeDate(t, h.clock.Now())
 	}
 }
 
